@@ -1,0 +1,289 @@
+"""``run_pipeline(config) -> RunResult``: data, models, base, training, fine-tuned, report.
+
+No argparse and no print: the CLI and the app are thin layers over this.
+
+A run directory is only ever replaced whole by a finished run. Work in progress lives in
+``<out>/.work`` (encodings, training checkpoints, keyed by a fingerprint of their inputs), the new
+outputs are assembled in ``<out>/.staging`` and published at the end, and a lock file keeps a second
+run out. Re-running an interrupted command skips finished stages and resumes training.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+import time
+from collections.abc import Callable
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from adapt import __version__, models
+from adapt.config import RunConfig
+from adapt.data import IRData, Splits, ir_data, load_corpus, load_pairs, split_pairs, write_splits
+from adapt.errors import RunError
+from adapt.evaluate import Evaluation, evaluate_index
+from adapt.files import RunLock, atomic_write_json, atomic_write_text, replace_dir
+from adapt.index import PassageIndex, encode_passages, encode_queries
+from adapt.lexical import evaluate_bm25
+from adapt.report import build_report, per_query_table, render_markdown
+
+logger = logging.getLogger(__name__)
+
+Progress = Callable[[str, int, int], None]
+ENCODE_CHUNK = 256
+NEAR_DUPLICATE_SIMILARITY = 0.95
+OUTPUTS = ("model", "index", "data", "report.json", "report.md", "per_query.csv")
+
+
+@dataclass
+class RunResult:
+    out: Path
+    report: dict
+    timings: dict = field(default_factory=dict)
+
+    @property
+    def metrics(self) -> dict:
+        return self.report["metrics"]
+
+
+class _Stages:
+    """Times each stage and tells the progress callback where the run is."""
+
+    def __init__(self, progress: Progress | None):
+        self.progress = progress
+        self.timings: dict[str, float] = {}
+
+    @contextmanager
+    def stage(self, name: str):
+        logger.info("Stage: %s", name)
+        self.tell(name, 0, 1)
+        start = time.perf_counter()
+        yield
+        self.timings[name] = round(self.timings.get(name, 0.0) + time.perf_counter() - start, 3)
+        self.tell(name, 1, 1)
+
+    def tell(self, name: str, done: int, total: int) -> None:
+        if self.progress is not None:
+            self.progress(name, done, total)
+
+
+def prepare_data(config: RunConfig) -> Splits:
+    """Read, clean and split the inputs; raises ``DataError`` before anything is written."""
+    pairs = load_pairs(config.pairs, config.question_col, config.passage_col)
+    eval_pairs = (load_pairs(config.eval_pairs, config.question_col, config.passage_col, role="eval pairs")
+                  if config.eval_pairs else None)
+    extra = load_corpus(config.corpus) if config.corpus else None
+    return split_pairs(pairs, config.eval_fraction, config.dev_fraction, config.seed, eval_pairs, extra,
+                       drop_leaks=config.drop_leaks)
+
+
+def run_pipeline(config: RunConfig, progress: Progress | None = None) -> RunResult:
+    stages = _Stages(progress)
+    with stages.stage("data"):
+        splits = prepare_data(config)
+    out = config.out
+    with RunLock(out):
+        return _run_locked(config, splits, stages)
+
+
+def _run_locked(config: RunConfig, splits: Splits, stages: _Stages) -> RunResult:
+    out = config.out
+    work = out / ".work"
+    staging = out / ".staging"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    cache_dir = models.cache_root(config.cache_dir)
+    test = ir_data(splits.test, splits.corpus)
+    dev = ir_data(splits.dev, splits.corpus) if len(splits.dev) else None
+    data_fp = _data_fingerprint(splits)
+    write_splits(splits, staging / "data")
+
+    with stages.stage("models"):
+        base_spec = models.resolve(config.base, "base", config.fallback, config.cache_dir)
+        guide_spec = models.resolve(config.guide or models.default_guide(config.base), "guide",
+                                    config.fallback, config.cache_dir)
+        base = models.load(base_spec, config.max_seq_length, config.trust_remote_code)
+        guide = models.load(guide_spec, None, config.trust_remote_code)
+        model_facts = {"base": {**base_spec.to_dict(), **models.describe(base)},
+                       "guide": {**guide_spec.to_dict(), **models.describe(guide)}}
+
+    corpus_ids, corpus_texts = list(splits.corpus["passage_id"]), list(splits.corpus["passage"])
+    base_fp = _hash(data_fp, base_spec.path, base.max_seq_length)
+    with stages.stage("encode base"):
+        base_corpus, base_test, base_dev = _encode_cached(
+            work / f"base-{base_fp}", base, corpus_texts, test, dev, stages, "encode base")
+    with stages.stage("index base"):
+        base_index = PassageIndex.build(base_corpus, corpus_ids, corpus_texts, config.index,
+                                        base_spec.resolved, config.seed)
+    with stages.stage("evaluate base"):
+        base_eval = evaluate_index(base_index, base_test, test, config.k)
+        base_dev_eval = evaluate_index(base_index, base_dev, dev, (10,)) if dev else None
+
+    train_fp = _hash(data_fp, base_spec.path, guide_spec.path, config.fingerprint(
+        "epochs", "batch_size", "learning_rate", "warmup_ratio", "temperature", "margin", "margin_strategy",
+        "max_seq_length", "eval_steps", "patience", "seed", "dev_fraction"))
+    train_dir = work / f"train-{train_fp}"
+    with stages.stage("train"):
+        training = _train_cached(train_dir, base, guide, guide_spec, splits, dev, config, cache_dir, stages)
+    tuned = models.load(models.ResolvedModel("fine-tuned", "fine-tuned", "fine-tuned",
+                                             str(train_dir / "model"), "local"), None, config.trust_remote_code)
+
+    with stages.stage("encode fine-tuned"):
+        tuned_corpus = _encode(tuned, corpus_texts, encode_passages, stages, "encode fine-tuned")
+        tuned_test = encode_queries(tuned, list(test.queries.values()))
+        tuned_dev = encode_queries(tuned, list(dev.queries.values())) if dev else None
+    with stages.stage("index fine-tuned"):
+        tuned_index = PassageIndex.build(tuned_corpus, corpus_ids, corpus_texts, config.index,
+                                         "fine-tuned", config.seed)
+    with stages.stage("evaluate"):
+        tuned_eval = evaluate_index(tuned_index, tuned_test, test, config.k)
+        tuned_dev_eval = evaluate_index(tuned_index, tuned_dev, dev, (10,)) if dev else None
+        bm25_eval = evaluate_bm25(test, config.k)
+        leakage = _leakage(guide, splits, test, config)
+
+    with stages.stage("report"):
+        shutil.copytree(train_dir / "model", staging / "model")
+        base_index.save(staging / "index" / "base")
+        tuned_index.save(staging / "index" / "finetuned")
+        report = build_report(
+            config=config, version=__version__, models=model_facts, counts=splits.counts,
+            evaluations={"base": base_eval, "finetuned": tuned_eval, "bm25": bm25_eval},
+            dev={"base": base_dev_eval, "finetuned": tuned_dev_eval}, training=training,
+            indexes={"base": base_index.info, "finetuned": tuned_index.info}, leakage=leakage,
+            timings=stages.timings,
+        )
+        per_query = per_query_table(test, {"base": base_eval, "finetuned": tuned_eval, "bm25": bm25_eval})
+        atomic_write_text(staging / "per_query.csv", per_query.to_csv(index=False))
+        atomic_write_text(staging / "report.md", render_markdown(report))
+        atomic_write_json(staging / "report.json", report)  # last: its presence marks a complete run
+        _publish(staging, out)
+        _tidy_work(work, keep={f"base-{base_fp}", f"train-{train_fp}"})
+    report["timings"] = stages.timings
+    return RunResult(out, report, stages.timings)
+
+
+# ----------------------------------------------------------------------------------------------
+# Stages that survive interruption
+
+
+def _encode(model, texts: list[str], encoder, stages: _Stages, name: str) -> np.ndarray:
+    parts = []
+    for start in range(0, len(texts), ENCODE_CHUNK):
+        parts.append(encoder(model, texts[start:start + ENCODE_CHUNK]))
+        stages.tell(name, min(start + ENCODE_CHUNK, len(texts)), len(texts))
+    return np.concatenate(parts) if parts else np.zeros((0, model.get_embedding_dimension()), np.float32)
+
+
+def _encode_cached(folder: Path, model, corpus_texts: list[str], test: IRData, dev: IRData | None,
+                   stages: _Stages, name: str):
+    """The base model's embeddings, computed once per data and model (and kept for a re-run)."""
+    names = ("corpus", "test", "dev")
+    if (folder / "DONE").exists():
+        loaded = [np.load(folder / f"{n}.npy") for n in names]
+        return loaded[0], loaded[1], loaded[2] if dev else None
+    corpus = _encode(model, corpus_texts, encode_passages, stages, name)
+    test_vectors = encode_queries(model, list(test.queries.values()))
+    dev_vectors = encode_queries(model, list(dev.queries.values())) if dev else np.zeros((0, corpus.shape[1]))
+    folder.mkdir(parents=True, exist_ok=True)
+    for n, array in zip(names, (corpus, test_vectors, dev_vectors)):
+        np.save(folder / f"{n}.npy", array)
+    (folder / "DONE").write_text("ok\n")
+    return corpus, test_vectors, dev_vectors if dev else None
+
+
+def _train_cached(folder: Path, base, guide, guide_spec, splits: Splits, dev: IRData | None,
+                  config: RunConfig, cache_dir: Path, stages: _Stages) -> dict:
+    """Fine-tune once per data and settings; a finished training is reused, an interrupted one resumed."""
+    from adapt.train import finetune
+
+    done = folder / "result.json"
+    if done.exists() and (folder / "model").is_dir():
+        result = json.loads(done.read_text())
+        result["reused"] = True
+        logger.info("Training already finished for these data and settings; reusing %s", folder / "model")
+        return result
+    folder.mkdir(parents=True, exist_ok=True)
+    trained = finetune(base, guide, guide_spec.resolved, splits.train, dev, config, folder,
+                       cache_dir=cache_dir if config.guide_cache else None, progress=stages.tell)
+    base.save(str(folder / ".model.tmp"))
+    replace_dir(folder / ".model.tmp", folder / "model")
+    shutil.rmtree(folder / "checkpoints", ignore_errors=True)
+    result = asdict(trained)
+    result["reused"] = False
+    atomic_write_json(done, result)
+    return result
+
+
+def _publish(staging: Path, out: Path) -> None:
+    """Swap the finished outputs in; report.json goes last so a half-published run never looks complete."""
+    (out / "report.json").unlink(missing_ok=True)
+    for name in OUTPUTS:
+        if name == "report.json":
+            continue
+        src, dst = staging / name, out / name
+        if src.is_dir():
+            replace_dir(src, dst)
+        elif src.exists():
+            src.replace(dst)
+    (staging / "report.json").replace(out / "report.json")
+    shutil.rmtree(staging, ignore_errors=True)
+
+
+def _tidy_work(work: Path, keep: set[str]) -> None:
+    for child in work.iterdir() if work.is_dir() else []:
+        if child.name not in keep:
+            shutil.rmtree(child, ignore_errors=True)
+
+
+# ----------------------------------------------------------------------------------------------
+# Helpers
+
+
+def _leakage(guide, splits: Splits, test: IRData, config: RunConfig) -> dict:
+    """Test questions that duplicate (normalised text) or nearly duplicate (guide cosine) a training one."""
+    train_questions = list(dict.fromkeys(splits.train["question"]))
+    test_questions = list(test.queries.values())
+    result = {"exact_or_normalised": splits.counts.get("leaks_exact", 0),
+              "dropped": splits.counts.get("leaks_dropped", 0),
+              "near_duplicate_threshold": NEAR_DUPLICATE_SIMILARITY, "near_duplicates": 0, "examples": []}
+    if not train_questions or not test_questions:
+        return result
+    train_vectors = np.asarray(guide.encode(train_questions, batch_size=64, normalize_embeddings=True))
+    test_vectors = np.asarray(guide.encode(test_questions, batch_size=64, normalize_embeddings=True))
+    best = np.zeros(len(test_questions))
+    nearest = np.zeros(len(test_questions), dtype=int)
+    for start in range(0, len(test_vectors), 1024):
+        sims = test_vectors[start:start + 1024] @ train_vectors.T
+        best[start:start + 1024] = sims.max(axis=1)
+        nearest[start:start + 1024] = sims.argmax(axis=1)
+    near = np.flatnonzero(best >= NEAR_DUPLICATE_SIMILARITY)
+    result["near_duplicates"] = int(len(near))
+    result["examples"] = [
+        {"test": test_questions[i], "train": train_questions[nearest[i]], "similarity": round(float(best[i]), 4)}
+        for i in near[:5]
+    ]
+    return result
+
+
+def _hash(*parts) -> str:
+    return hashlib.sha256("|".join(str(p) for p in parts).encode()).hexdigest()[:16]
+
+
+def _data_fingerprint(splits: Splits) -> str:
+    digest = hashlib.sha256()
+    for frame in (splits.train, splits.dev, splits.test, splits.corpus):
+        digest.update(frame.to_csv(index=False).encode())
+    return digest.hexdigest()[:16]
+
+
+def read_report(out: Path) -> dict:
+    path = Path(out) / "report.json"
+    if not path.exists():
+        raise RunError(f"'{out}' holds no finished run (no report.json); run: python -m adapt.run PAIRS --out {out}")
+    return json.loads(path.read_text())

@@ -1,0 +1,165 @@
+"""report.json for programs, report.md for people, per_query.csv for digging in."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pandas as pd
+
+from adapt.data import IRData
+from adapt.evaluate import Evaluation
+from adapt.stats import SMALL_TEST_SET, paired_bootstrap
+
+SIGNIFICANCE_METRICS = ("ndcg@10", "mrr@10", "accuracy@1")
+HEADLINE = ("accuracy@1", "accuracy@3", "accuracy@5", "accuracy@10", "mrr@10", "ndcg@10", "map@10",
+            "recall@10", "precision@1")
+SYSTEMS = {"base": "Base", "finetuned": "Fine-tuned", "bm25": "BM25"}
+
+
+def _dev_score(evaluation: Evaluation | None) -> float | None:
+    return None if evaluation is None else evaluation.metrics["ndcg@10"]
+
+
+def recommendation(dev: dict, test: dict[str, Evaluation]) -> tuple[str, str]:
+    """Which model to use, judged on dev (test only when there is no dev set), and why."""
+    base_dev, tuned_dev = _dev_score(dev.get("base")), _dev_score(dev.get("finetuned"))
+    if base_dev is not None and tuned_dev is not None:
+        where, base_score, tuned_score = "dev", base_dev, tuned_dev
+    else:
+        where, base_score = "test (no dev set)", test["base"].metrics["ndcg@10"]
+        tuned_score = test["finetuned"].metrics["ndcg@10"]
+    if tuned_score > base_score:
+        return "finetuned", (f"The fine-tuned model beats the base on {where} NDCG@10 "
+                             f"({tuned_score:.4f} vs {base_score:.4f}): use the fine-tuned model.")
+    return "base", (f"The fine-tuned model is NOT better than the base on {where} NDCG@10 "
+                    f"({tuned_score:.4f} vs {base_score:.4f}): keep using the base model.")
+
+
+def build_report(*, config, version: str, models: dict, counts: dict, evaluations: dict[str, Evaluation],
+                 dev: dict, training: dict, indexes: dict, leakage: dict, timings: dict) -> dict:
+    base, tuned = evaluations["base"], evaluations["finetuned"]
+    significance = {
+        metric: paired_bootstrap(base.per_query[metric], tuned.per_query[metric], metric,
+                                 config.bootstrap, config.seed).to_dict()
+        for metric in SIGNIFICANCE_METRICS if metric in base.per_query
+    }
+    recommended, verdict = recommendation(dev, evaluations)
+    warnings = []
+    n_test = len(base.per_query)
+    if n_test < SMALL_TEST_SET:
+        warnings.append(f"Only {n_test} test questions (fewer than {SMALL_TEST_SET}): the confidence intervals "
+                        "are wide and small changes may be noise.")
+    if recommended == "base":
+        warnings.append(verdict)
+    if leakage.get("exact_or_normalised") or leakage.get("near_duplicates"):
+        warnings.append(
+            f"{leakage['exact_or_normalised']} test questions duplicate a training question after normalising, "
+            f"and {leakage['near_duplicates']} are near duplicates (guide similarity >= "
+            f"{leakage['near_duplicate_threshold']}); the test scores may be optimistic (see --drop-leaks).")
+    for fell in (m for m in models.values() if m.get("fallback_reason")):
+        warnings.append(fell["fallback_reason"])
+    return {
+        "adapt_version": version,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "metrics": {name: evaluation.metrics for name, evaluation in evaluations.items()},
+        "recommended": recommended,
+        "verdict": verdict,
+        "significance": significance,
+        "dev": {
+            "metric": "ndcg@10",
+            "base": _dev_score(dev.get("base")),
+            "finetuned": _dev_score(dev.get("finetuned")),
+            "history": training.get("dev_history", []),
+            "best_step": training.get("best_step"),
+        },
+        "warnings": warnings,
+        "models": models,
+        "data": counts,
+        "leakage": leakage,
+        "training": training,
+        "index": indexes,
+        "timings": timings,
+        "config": config.to_dict(),
+    }
+
+
+def per_query_table(test: IRData, evaluations: dict[str, Evaluation]) -> pd.DataFrame:
+    """One row per test question: the rank of its first relevant passage under each system."""
+    table = pd.DataFrame({
+        "query_id": list(test.queries),
+        "question": list(test.queries.values()),
+        "relevant_ids": [" ".join(sorted(test.relevant_docs[q])) for q in test.queries],
+    })
+    for name, evaluation in evaluations.items():
+        frame = evaluation.per_query.set_index("query_id")
+        table[f"{name}_rank"] = table["query_id"].map(frame["rank"]).astype("Int64")
+        if name != "bm25":
+            table[f"{name}_ndcg@10"] = table["query_id"].map(frame["ndcg@10"]) if "ndcg@10" in frame else None
+    table["rank_change"] = rank_change(table["base_rank"], table["finetuned_rank"])
+    return table
+
+
+def rank_change(base_rank: pd.Series, tuned_rank: pd.Series, depth: int = 100) -> pd.Series:
+    """Positive when fine-tuning moved the first relevant passage up; ranks past ``depth`` count as depth+1."""
+    return (base_rank.fillna(depth + 1) - tuned_rank.fillna(depth + 1)).astype(int)
+
+
+def outcome(change: int) -> str:
+    return "improved" if change > 0 else "worse" if change < 0 else "same"
+
+
+def metrics_table(report: dict, keys=HEADLINE) -> pd.DataFrame:
+    """Rows are metrics; columns Base, Fine-tuned, Change (and BM25 when present)."""
+    metrics = report["metrics"]
+    keys = [k for k in keys if k in metrics["base"]]
+    table = pd.DataFrame({"metric": keys})
+    table["Base"] = [metrics["base"][k] for k in keys]
+    table["Fine-tuned"] = [metrics["finetuned"][k] for k in keys]
+    table["Change"] = table["Fine-tuned"] - table["Base"]
+    if "bm25" in metrics:
+        table["BM25"] = [metrics["bm25"][k] for k in keys]
+    return table.set_index("metric")
+
+
+def render_markdown(report: dict) -> str:
+    data, models, training = report["data"], report["models"], report["training"]
+    lines = ["# adapt run report", "", f"**{report['verdict']}**", ""]
+    lines += ["## Test metrics", "", "| metric | base | fine-tuned | change | BM25 |", "|---|---:|---:|---:|---:|"]
+    for metric, row in metrics_table(report).iterrows():
+        lines.append(f"| {metric} | {row['Base']:.4f} | {row['Fine-tuned']:.4f} | {row['Change']:+.4f} | "
+                     f"{row.get('BM25', float('nan')):.4f} |")
+    lines += ["", "## Is the change real?", "",
+              "Paired bootstrap over test questions (95% interval of fine-tuned minus base):", "",
+              "| metric | change | 95% interval | p-value |", "|---|---:|---:|---:|"]
+    for metric, s in report["significance"].items():
+        lines.append(f"| {metric} | {s['change']:+.4f} | [{s['low']:+.4f}, {s['high']:+.4f}] | {s['p_value']:.3f} |")
+    if report["dev"]["base"] is not None:
+        lines += ["", f"Dev NDCG@10 (picks the checkpoint): base {report['dev']['base']:.4f}, "
+                      f"fine-tuned {report['dev']['finetuned']:.4f}, best step {report['dev']['best_step']}."]
+    if report["warnings"]:
+        lines += ["", "## Warnings", ""] + [f"- {w}" for w in report["warnings"]]
+    lines += ["", "## Models", ""]
+    for role in ("base", "guide"):
+        m = models[role]
+        note = f" (requested {m['requested']}; fallback)" if m.get("fallback_reason") else ""
+        lines.append(f"- {role}: {m['resolved']}{note}, {m['parameters'] / 1e6:.1f}M parameters, "
+                     f"{m['dimension']}-d, max {m['max_seq_length']} tokens")
+    inp = data["input"]
+    lines += ["", "## Data", "",
+              f"- pairs read: {inp['rows_read']}; dropped: {inp['dropped_empty']} with an empty field, "
+              f"{inp['dropped_duplicate']} exact duplicates",
+              f"- train: {data['train_pairs']} pairs ({data['train_questions']} questions); "
+              f"dev: {data['dev_questions']} questions; test: {data['test_questions']} questions",
+              f"- corpus: {data['corpus_size']} passages ({data['extra_passages']} extra)",
+              f"- leakage: {report['leakage']['exact_or_normalised']} duplicate and "
+              f"{report['leakage']['near_duplicates']} near-duplicate test questions"]
+    guide = training.get("guide") or {}
+    lines += ["", "## Training", "",
+              f"- loss: {training['loss']}; {training['steps']} steps, {training['epochs']:.2f} epochs, "
+              f"{training['seconds']:.1f} s" + (" (reused from an earlier run)" if training.get("reused") else "")]
+    if guide:
+        lines.append(f"- guide: {guide['texts']} texts, {guide['encoded']} encoded, {guide['seconds']:.1f} s, "
+                     f"cache {'hit' if guide['cache_hit'] else 'miss'}")
+    lines += ["", "## Timings (s)", "", "| stage | seconds |", "|---|---:|"]
+    lines += [f"| {stage} | {seconds:.1f} |" for stage, seconds in report["timings"].items()]
+    return "\n".join(lines) + "\n"

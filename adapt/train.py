@@ -1,0 +1,159 @@
+"""GISTEmbed fine-tuning on sentence-transformers' trainer.
+
+The dev set picks the checkpoint: the trainer evaluates every ``eval_steps``, keeps the best by dev
+NDCG@10, and stops early after ``patience`` evaluations without improvement. Checkpoints live in a
+work folder, so an interrupted run resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+from datasets import Dataset
+from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
+from sentence_transformers.sentence_transformer.losses import GISTEmbedLoss
+from sentence_transformers.sentence_transformer.training_args import BatchSamplers
+from transformers import EarlyStoppingCallback, TrainerCallback
+from transformers.trainer_utils import get_last_checkpoint
+
+from adapt.config import RunConfig
+from adapt.data import IRData
+from adapt.guide import CachedGISTEmbedLoss, GuideStats, build_table
+from adapt.models import query_prompt
+
+logger = logging.getLogger(__name__)
+
+DEV_METRIC = "ndcg@10"
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass
+class TrainResult:
+    seconds: float
+    steps: int
+    epochs: float
+    loss: str
+    best_step: int | None = None
+    dev_history: list[dict] = field(default_factory=list)
+    guide: GuideStats | None = None
+    resumed_from: str | None = None
+
+
+def training_prompts(model) -> dict[str, str]:
+    """Prompts the trainer prepends per column: the model's own query / document prompts, if any."""
+    prompts = {}
+    if query_prompt(model):
+        prompts["anchor"] = query_prompt(model)
+    document = (getattr(model, "prompts", None) or {}).get("document") or (model.prompts or {}).get("passage")
+    if document:
+        prompts["positive"] = document
+    return prompts
+
+
+def make_loss(model, guide, guide_name: str, train: pd.DataFrame, config: RunConfig, cache_dir: Path | None,
+              progress: Progress | None = None):
+    """adapt's cached-guide GIST loss (or stock ``GISTEmbedLoss`` with ``guide_cache`` off)."""
+    options = dict(temperature=config.temperature, margin=config.margin, margin_strategy=config.margin_strategy)
+    if not config.guide_cache:
+        return GISTEmbedLoss(model, guide, **options), None
+    report = (lambda done, total: progress("guide", done, total)) if progress else None
+    table, stats = build_table(
+        model, guide, {"anchor": list(train["question"]), "positive": list(train["passage"])},
+        prompts=training_prompts(model), guide_name=guide_name, cache_dir=cache_dir, progress=report,
+    )
+    return CachedGISTEmbedLoss(model, guide, table, **options), stats
+
+
+def default_eval_steps(n_pairs: int, batch_size: int) -> int:
+    """About twice an epoch."""
+    return max(1, math.ceil(math.ceil(n_pairs / batch_size) / 2))
+
+
+def finetune(model, guide, guide_name: str, train: pd.DataFrame, dev: IRData | None, config: RunConfig,
+             work_dir: Path, cache_dir: Path | None = None, progress: Progress | None = None) -> TrainResult:
+    """Fine-tune ``model`` in place; on return it holds the dev-selected weights."""
+    start = time.perf_counter()
+    loss, guide_stats = make_loss(model, guide, guide_name, train, config, cache_dir, progress)
+    dataset = Dataset.from_dict({"anchor": list(train["question"]), "positive": list(train["passage"])})
+    eval_steps = config.eval_steps or default_eval_steps(len(train), config.batch_size)
+    checkpoints = Path(work_dir) / "checkpoints"
+    use_dev = dev is not None and len(dev.queries) > 0
+
+    evaluator = None
+    if use_dev:
+        evaluator = InformationRetrievalEvaluator(
+            dev.queries, dev.corpus, dev.relevant_docs, name="dev", mrr_at_k=[10], ndcg_at_k=[10],
+            accuracy_at_k=[1], precision_recall_at_k=[10], map_at_k=[10], write_csv=False,
+            batch_size=64,
+        )
+    metric = f"eval_dev_cosine_{DEV_METRIC}"
+    args = SentenceTransformerTrainingArguments(
+        output_dir=str(checkpoints),
+        num_train_epochs=config.epochs,
+        per_device_train_batch_size=config.batch_size,
+        learning_rate=config.learning_rate,
+        warmup_ratio=config.warmup_ratio,
+        seed=config.seed,
+        data_seed=config.seed,
+        batch_sampler=BatchSamplers.NO_DUPLICATES,
+        prompts=training_prompts(model) or None,
+        eval_strategy="steps" if use_dev else "no",
+        eval_steps=eval_steps if use_dev else None,
+        save_strategy="steps",
+        save_steps=eval_steps,
+        save_total_limit=2,
+        load_best_model_at_end=use_dev,
+        metric_for_best_model=metric if use_dev else None,
+        greater_is_better=True,
+        logging_steps=max(1, eval_steps // 2),
+        report_to="none",
+        disable_tqdm=progress is not None,
+        dataloader_num_workers=0,
+    )
+    callbacks = [ProgressCallback(progress)] if progress else []
+    if use_dev and config.patience > 0:
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.patience))
+    trainer = SentenceTransformerTrainer(
+        model=model, args=args, train_dataset=dataset, loss=loss, evaluator=evaluator, callbacks=callbacks,
+    )
+    resume = _last_checkpoint(checkpoints)
+    if resume:
+        logger.info("Resuming training from %s", resume)
+    trainer.train(resume_from_checkpoint=resume)
+
+    history = [
+        {"step": e["step"], "epoch": e.get("epoch"), DEV_METRIC: e[metric]}
+        for e in trainer.state.log_history if metric in e
+    ]
+    best = trainer.state.best_model_checkpoint
+    return TrainResult(
+        seconds=time.perf_counter() - start,
+        steps=trainer.state.global_step,
+        epochs=float(trainer.state.epoch or 0),
+        loss=type(loss).__name__,
+        best_step=int(best.rsplit("-", 1)[-1]) if best else None,
+        dev_history=history,
+        guide=guide_stats,
+        resumed_from=resume,
+    )
+
+
+def _last_checkpoint(folder: Path) -> str | None:
+    return get_last_checkpoint(str(folder)) if folder.is_dir() else None
+
+
+class ProgressCallback(TrainerCallback):
+    """Reports ("train", step, total_steps) after every optimiser step."""
+
+    def __init__(self, progress: Progress):
+        self.progress = progress
+
+    def on_step_end(self, args, state, control, **kwargs):
+        self.progress("train", state.global_step, state.max_steps)
