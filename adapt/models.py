@@ -292,7 +292,7 @@ def describe(model) -> dict:
     """Facts about a loaded model for the report."""
     return {
         "parameters": int(sum(p.numel() for p in model.parameters())),
-        "dimension": int(model.get_sentence_embedding_dimension()),
+        "dimension": int(model.get_embedding_dimension()),
         "max_seq_length": int(model.max_seq_length),
         "prompts": dict(getattr(model, "prompts", {}) or {}),
     }
