@@ -42,8 +42,8 @@ def build_tiny_model(folder: Path, hidden: int = 32, layers: int = 2, vocab_limi
     raw = folder / "_raw"
     raw.mkdir(exist_ok=True)
     vocab = _vocabulary(vocab_limit)
-    (raw / "vocab.txt").write_text("\n".join(vocab) + "\n")
-    tokenizer = BertTokenizerFast(vocab_file=str(raw / "vocab.txt"), do_lower_case=True)
+    tokenizer = BertTokenizerFast(vocab={token: i for i, token in enumerate(vocab)}, do_lower_case=True)
+    assert len(tokenizer.get_vocab()) == len(vocab), "the tokenizer ignored the vocabulary"
     torch.manual_seed(seed)
     config = BertConfig(vocab_size=len(vocab), hidden_size=hidden, num_hidden_layers=layers,
                         num_attention_heads=2, intermediate_size=hidden * 2, max_position_embeddings=128)
