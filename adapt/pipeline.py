@@ -13,7 +13,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import shutil
+import signal
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -26,7 +28,7 @@ import numpy as np
 from adapt import __version__, models
 from adapt.config import RunConfig
 from adapt.data import IRData, Splits, ir_data, load_corpus, load_pairs, split_pairs, write_splits
-from adapt.errors import RunError
+from adapt.errors import DataError, RunError
 from adapt.evaluate import Evaluation, evaluate_index
 from adapt.files import RunLock, atomic_write_json, atomic_write_text, replace_dir
 from adapt.index import PassageIndex, encode_passages, encode_queries
@@ -69,8 +71,16 @@ class _Stages:
         self.tell(name, 1, 1)
 
     def tell(self, name: str, done: int, total: int) -> None:
+        failpoint(f"{name}@{done}")
         if self.progress is not None:
             self.progress(name, done, total)
+
+
+def failpoint(name: str) -> None:
+    """Fault injection for the tests: ADAPT_KILL_AT=<stage>@<step> kills this process right there."""
+    if os.environ.get("ADAPT_KILL_AT") == name:
+        logger.warning("ADAPT_KILL_AT=%s: killing the run here", name)
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def prepare_data(config: RunConfig) -> Splits:
@@ -96,13 +106,10 @@ def _run_locked(config: RunConfig, splits: Splits, stages: _Stages) -> RunResult
     out = config.out
     work = out / ".work"
     staging = out / ".staging"
+    recover(out)
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     cache_dir = models.cache_root(config.cache_dir)
-    test = ir_data(splits.test, splits.corpus)
-    dev = ir_data(splits.dev, splits.corpus) if len(splits.dev) else None
-    data_fp = _data_fingerprint(splits)
-    write_splits(splits, staging / "data")
 
     with stages.stage("models"):
         base_spec = models.resolve(config.base, "base", config.fallback, config.cache_dir)
@@ -112,6 +119,15 @@ def _run_locked(config: RunConfig, splits: Splits, stages: _Stages) -> RunResult
         guide = models.load(guide_spec, None, config.trust_remote_code)
         model_facts = {"base": {**base_spec.to_dict(), **models.describe(base)},
                        "guide": {**guide_spec.to_dict(), **models.describe(guide)}}
+
+    with stages.stage("leakage"):
+        leakage = find_leaks(guide, splits)
+        if config.drop_leaks and leakage["near_duplicate_questions"]:
+            splits = drop_test_questions(splits, set(leakage["near_duplicate_questions"]))
+    test = ir_data(splits.test, splits.corpus)
+    dev = ir_data(splits.dev, splits.corpus) if len(splits.dev) else None
+    data_fp = _data_fingerprint(splits)
+    write_splits(splits, staging / "data")
 
     corpus_ids, corpus_texts = list(splits.corpus["passage_id"]), list(splits.corpus["passage"])
     base_fp = _hash(data_fp, base_spec.path, base.max_seq_length)
@@ -145,7 +161,6 @@ def _run_locked(config: RunConfig, splits: Splits, stages: _Stages) -> RunResult
         tuned_eval = evaluate_index(tuned_index, tuned_test, test, config.k)
         tuned_dev_eval = evaluate_index(tuned_index, tuned_dev, dev, (10,)) if dev else None
         bm25_eval = evaluate_bm25(test, config.k)
-        leakage = _leakage(guide, splits, test, config)
 
     with stages.stage("report"):
         shutil.copytree(train_dir / "model", staging / "model")
@@ -155,7 +170,8 @@ def _run_locked(config: RunConfig, splits: Splits, stages: _Stages) -> RunResult
             config=config, version=__version__, models=model_facts, counts=splits.counts,
             evaluations={"base": base_eval, "finetuned": tuned_eval, "bm25": bm25_eval},
             dev={"base": base_dev_eval, "finetuned": tuned_dev_eval}, training=training,
-            indexes={"base": base_index.info, "finetuned": tuned_index.info}, leakage=leakage,
+            indexes={"base": base_index.info, "finetuned": tuned_index.info},
+            leakage={k: v for k, v in leakage.items() if k != "near_duplicate_questions"},
             timings=stages.timings,
         )
         per_query = per_query_table(test, {"base": base_eval, "finetuned": tuned_eval, "bm25": bm25_eval})
@@ -221,18 +237,37 @@ def _train_cached(folder: Path, base, guide, guide_spec, splits: Splits, dev: IR
 
 
 def _publish(staging: Path, out: Path) -> None:
-    """Swap the finished outputs in; report.json goes last so a half-published run never looks complete."""
-    (out / "report.json").unlink(missing_ok=True)
-    for name in OUTPUTS:
-        if name == "report.json":
-            continue
+    """Swap the finished outputs in.
+
+    A journal file marks the swap; if the process dies during it, ``recover`` finishes it (the staged
+    run is complete by then). report.json moves last, so a half-published run never looks complete.
+    """
+    journal = out / ".publishing"
+    atomic_write_text(journal, "\n".join(OUTPUTS) + "\n")
+    _finish_publish(staging, out)
+
+
+def _finish_publish(staging: Path, out: Path) -> None:
+    names = [n for n in OUTPUTS if n != "report.json"] + ["report.json"]
+    if (staging / "report.json").exists():
+        (out / "report.json").unlink(missing_ok=True)
+    for name in names:
         src, dst = staging / name, out / name
         if src.is_dir():
             replace_dir(src, dst)
         elif src.exists():
-            src.replace(dst)
-    (staging / "report.json").replace(out / "report.json")
+            os.replace(src, dst)
+        failpoint(f"publish:{name}")
+    (out / ".publishing").unlink(missing_ok=True)
     shutil.rmtree(staging, ignore_errors=True)
+
+
+def recover(out: Path) -> None:
+    """Finish a publish that a killed run started (call with the run lock held)."""
+    if (out / ".publishing").exists() and (out / ".staging").is_dir():
+        logger.warning("Finishing the publication of a run that was interrupted while saving its outputs")
+        _finish_publish(out / ".staging", out)
+    (out / ".publishing").unlink(missing_ok=True)
 
 
 def _tidy_work(work: Path, keep: set[str]) -> None:
@@ -245,13 +280,14 @@ def _tidy_work(work: Path, keep: set[str]) -> None:
 # Helpers
 
 
-def _leakage(guide, splits: Splits, test: IRData, config: RunConfig) -> dict:
+def find_leaks(guide, splits: Splits) -> dict:
     """Test questions that duplicate (normalised text) or nearly duplicate (guide cosine) a training one."""
     train_questions = list(dict.fromkeys(splits.train["question"]))
-    test_questions = list(test.queries.values())
+    test_questions = list(dict.fromkeys(splits.test["question"]))
     result = {"exact_or_normalised": splits.counts.get("leaks_exact", 0),
-              "dropped": splits.counts.get("leaks_dropped", 0),
-              "near_duplicate_threshold": NEAR_DUPLICATE_SIMILARITY, "near_duplicates": 0, "examples": []}
+              "dropped_exact": splits.counts.get("leaks_dropped", 0),
+              "near_duplicate_threshold": NEAR_DUPLICATE_SIMILARITY, "near_duplicates": 0,
+              "near_duplicate_questions": [], "examples": []}
     if not train_questions or not test_questions:
         return result
     train_vectors = np.asarray(guide.encode(train_questions, batch_size=64, normalize_embeddings=True))
@@ -264,11 +300,23 @@ def _leakage(guide, splits: Splits, test: IRData, config: RunConfig) -> dict:
         nearest[start:start + 1024] = sims.argmax(axis=1)
     near = np.flatnonzero(best >= NEAR_DUPLICATE_SIMILARITY)
     result["near_duplicates"] = int(len(near))
+    result["near_duplicate_questions"] = [test_questions[i] for i in near]
     result["examples"] = [
         {"test": test_questions[i], "train": train_questions[nearest[i]], "similarity": round(float(best[i]), 4)}
         for i in near[:5]
     ]
     return result
+
+
+def drop_test_questions(splits: Splits, questions: set[str]) -> Splits:
+    """``--drop-leaks``: remove near-duplicate test questions (their passages stay in the corpus)."""
+    test = splits.test[~splits.test["question"].isin(questions)].reset_index(drop=True)
+    if test.empty:
+        raise DataError("every test question nearly duplicates a training question; nothing is left to evaluate")
+    counts = dict(splits.counts)
+    counts["leaks_dropped"] = counts.get("leaks_dropped", 0) + len(splits.test) - len(test)
+    counts["test_pairs"], counts["test_questions"] = len(test), int(test["question"].nunique())
+    return Splits(splits.train, splits.dev, test, splits.corpus, counts)
 
 
 def _hash(*parts) -> str:

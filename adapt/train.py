@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
+import torch
 from datasets import Dataset
 from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
 from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
@@ -99,7 +100,7 @@ def finetune(model, guide, guide_name: str, train: pd.DataFrame, dev: IRData | N
         num_train_epochs=config.epochs,
         per_device_train_batch_size=config.batch_size,
         learning_rate=config.learning_rate,
-        warmup_ratio=config.warmup_ratio,
+        warmup_steps=config.warmup_ratio,  # transformers 5: a float below 1 is a ratio
         seed=config.seed,
         data_seed=config.seed,
         batch_sampler=BatchSamplers.NO_DUPLICATES,
@@ -116,6 +117,7 @@ def finetune(model, guide, guide_name: str, train: pd.DataFrame, dev: IRData | N
         report_to="none",
         disable_tqdm=progress is not None,
         dataloader_num_workers=0,
+        dataloader_pin_memory=torch.cuda.is_available(),
     )
     callbacks = [ProgressCallback(progress)] if progress else []
     if use_dev and config.patience > 0:

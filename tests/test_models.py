@@ -1,0 +1,86 @@
+"""Model resolution: bundled aliases, local directories, hub ids, and a fast fallback when the hub is away."""
+
+import time
+
+import pytest
+
+from adapt import models
+from adapt.errors import ModelError
+
+
+def test_alias_resolves_to_the_bundled_minilm():
+    resolved = models.resolve("minilm")
+    assert resolved.source == "bundled"
+    assert resolved.resolved == "sentence-transformers/all-MiniLM-L6-v2"
+    assert resolved.fallback_reason is None
+
+
+def test_local_directory_is_used_as_is(tiny):
+    resolved = models.resolve(str(tiny["student"]))
+    assert (resolved.source, resolved.path) == ("local", str(tiny["student"].resolve()))
+
+
+def test_a_folder_that_is_not_a_model_is_refused(tmp_path):
+    with pytest.raises(ModelError, match="is not a model directory"):
+        models.resolve(str(tmp_path))
+
+
+def test_missing_local_path_is_refused():
+    with pytest.raises(ModelError, match=r"model directory './no/such/model' not found; check the path"):
+        models.resolve("./no/such/model")
+
+
+def test_offline_hub_id_falls_back_fast_with_a_reason(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    start = time.perf_counter()
+    resolved = models.resolve("BAAI/bge-small-en-v1.5", "base")
+    assert time.perf_counter() - start < 5
+    assert resolved.source == "bundled" and resolved.requested == "BAAI/bge-small-en-v1.5"
+    assert resolved.resolved == "sentence-transformers/all-MiniLM-L6-v2"
+    assert resolved.fallback_reason == ("cannot load 'BAAI/bge-small-en-v1.5': HF_HUB_OFFLINE is set; "
+                                        "using the bundled sentence-transformers/all-MiniLM-L6-v2 instead")
+
+
+def test_unreachable_hub_is_detected_within_seconds(monkeypatch):
+    # nothing listens on this loopback port: a real connection attempt that fails at once
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
+    start = time.perf_counter()
+    reachable, why = models.probe_hub("BAAI/bge-small-en-v1.5", timeout=3)
+    assert time.perf_counter() - start < 4
+    assert not reachable and why.startswith("the hub is unreachable")
+
+
+def test_guide_falls_back_to_the_strongest_bundled_model(monkeypatch):
+    monkeypatch.setattr(models, "available_bundled", lambda cache_dir=None: ["minilm", "mpnet"])
+    monkeypatch.setattr(models, "bundled_path", lambda alias, cache_dir=None: f"/bundled/{alias}")
+    resolved = models.resolve("BAAI/bge-base-en-v1.5", "guide")
+    assert resolved.resolved == "sentence-transformers/all-mpnet-base-v2"
+    assert resolved.path == "/bundled/mpnet"
+
+
+def test_no_fallback_turns_the_fallback_into_an_error():
+    with pytest.raises(ModelError) as error:
+        models.resolve("BAAI/bge-small-en-v1.5", fallback=False)
+    assert str(error.value) == (
+        "cannot load 'BAAI/bge-small-en-v1.5': HF_HUB_OFFLINE is set and it is not in the local cache; "
+        "connect to the internet, pass a local directory or one of: minilm, mpnet, or drop --no-fallback")
+
+
+def test_default_guide_shares_the_bge_tokenizer_and_is_stronger():
+    assert models.default_guide("BAAI/bge-small-en-v1.5") == "BAAI/bge-base-en-v1.5"
+    assert models.default_guide("minilm") == "mpnet"
+
+
+def test_loaded_model_reports_its_own_settings(tiny):
+    model = models.load(models.resolve(str(tiny["student"])), max_seq_length=48)
+    facts = models.describe(model)
+    assert facts["dimension"] == 32 and facts["max_seq_length"] == 48 and facts["parameters"] > 0
+
+
+def test_loading_garbage_is_a_model_error(tmp_path):
+    folder = tmp_path / "broken"
+    folder.mkdir()
+    (folder / "config.json").write_text("{not json")
+    with pytest.raises(ModelError, match="could not load the base model"):
+        models.load(models.resolve(str(folder)))
