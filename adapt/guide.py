@@ -206,6 +206,16 @@ def build_table(model, guide, columns: dict[str, list[str]], prompts: dict[str, 
     return table, stats
 
 
+def guide_vectors(model, guide, texts: list[str], prompt: str | None = None, guide_name: str = "guide",
+                  cache_dir: Path | None = None) -> np.ndarray:
+    """The guide's normalised embedding of each text, fed exactly as in training (and sharing its cache)."""
+    table, _ = build_table(model, guide, {"anchor": texts}, {"anchor": prompt} if prompt else None,
+                           guide_name, cache_dir)
+    rows = [table.rows[key] for key in student_keys(model, texts, prompt)]
+    vectors = table.embeddings[rows].numpy()
+    return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+
+
 def _encode_stream(guide, batches):
     for features in batches:
         yield _encode(guide, [features])[0]

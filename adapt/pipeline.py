@@ -121,7 +121,8 @@ def _run_locked(config: RunConfig, splits: Splits, stages: _Stages) -> RunResult
                        "guide": {**guide_spec.to_dict(), **models.describe(guide)}}
 
     with stages.stage("leakage"):
-        leakage = find_leaks(guide, splits)
+        leakage = find_leaks(base, guide, guide_spec.resolved, splits,
+                             cache_dir if config.guide_cache else None)
         if config.drop_leaks and leakage["near_duplicate_questions"]:
             splits = drop_test_questions(splits, set(leakage["near_duplicate_questions"]))
     test = ir_data(splits.test, splits.corpus)
@@ -280,8 +281,15 @@ def _tidy_work(work: Path, keep: set[str]) -> None:
 # Helpers
 
 
-def find_leaks(guide, splits: Splits) -> dict:
-    """Test questions that duplicate (normalised text) or nearly duplicate (guide cosine) a training one."""
+def find_leaks(model, guide, guide_name: str, splits: Splits, cache_dir: Path | None) -> dict:
+    """Test questions that duplicate (normalised text) or nearly duplicate (guide cosine) a training one.
+
+    The guide embeds the questions as training will (same tokens, same cache), so the training
+    questions cost nothing extra.
+    """
+    from adapt.guide import guide_vectors
+    from adapt.train import training_prompts
+
     train_questions = list(dict.fromkeys(splits.train["question"]))
     test_questions = list(dict.fromkeys(splits.test["question"]))
     result = {"exact_or_normalised": splits.counts.get("leaks_exact", 0),
@@ -290,8 +298,9 @@ def find_leaks(guide, splits: Splits) -> dict:
               "near_duplicate_questions": [], "examples": []}
     if not train_questions or not test_questions:
         return result
-    train_vectors = np.asarray(guide.encode(train_questions, batch_size=64, normalize_embeddings=True))
-    test_vectors = np.asarray(guide.encode(test_questions, batch_size=64, normalize_embeddings=True))
+    vectors = guide_vectors(model, guide, train_questions + test_questions,
+                            training_prompts(model).get("anchor"), guide_name, cache_dir)
+    train_vectors, test_vectors = vectors[: len(train_questions)], vectors[len(train_questions):]
     best = np.zeros(len(test_questions))
     nearest = np.zeros(len(test_questions), dtype=int)
     for start in range(0, len(test_vectors), 1024):

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 from datasets import Dataset
@@ -32,6 +33,7 @@ from adapt.models import query_prompt
 logger = logging.getLogger(__name__)
 
 DEV_METRIC = "ndcg@10"
+DEV_CORPUS_MAX = 1000  # passages the in-training dev evaluation searches (every relevant one, then a sample)
 Progress = Callable[[str, int, int], None]
 
 
@@ -72,6 +74,23 @@ def make_loss(model, guide, guide_name: str, train: pd.DataFrame, config: RunCon
     return CachedGISTEmbedLoss(model, guide, table, **options), stats
 
 
+def dev_corpus(dev: IRData, limit: int, seed: int) -> dict[str, str]:
+    """The dev set's relevant passages plus a seeded sample of the rest, ``limit`` in all.
+
+    Checkpoint selection only needs a ranking signal, and re-encoding a large corpus at every
+    evaluation would cost more than the training steps between them. The final dev and test
+    numbers in the report search the whole corpus.
+    """
+    if len(dev.corpus) <= limit:
+        return dev.corpus
+    relevant = set().union(*dev.relevant_docs.values())
+    others = [pid for pid in dev.corpus if pid not in relevant]
+    room = max(0, limit - len(relevant))
+    chosen = set(np.random.default_rng(seed).choice(len(others), min(room, len(others)), replace=False))
+    keep = relevant | {others[i] for i in chosen}
+    return {pid: text for pid, text in dev.corpus.items() if pid in keep}
+
+
 def default_eval_steps(n_pairs: int, batch_size: int) -> int:
     """About twice an epoch."""
     return max(1, math.ceil(math.ceil(n_pairs / batch_size) / 2))
@@ -90,7 +109,7 @@ def finetune(model, guide, guide_name: str, train: pd.DataFrame, dev: IRData | N
     evaluator = None
     if use_dev:
         evaluator = InformationRetrievalEvaluator(
-            dev.queries, dev.corpus, dev.relevant_docs, name="dev", mrr_at_k=[10], ndcg_at_k=[10],
+            dev.queries, dev_corpus(dev, DEV_CORPUS_MAX, config.seed), dev.relevant_docs, name="dev", mrr_at_k=[10], ndcg_at_k=[10],
             accuracy_at_k=[1], precision_recall_at_k=[10], map_at_k=[10], write_csv=False,
             batch_size=64,
         )
