@@ -214,17 +214,25 @@ def default_guide(base: str) -> str:
     return DEFAULT_GUIDES.get(base, FALLBACK_GUIDE)
 
 
-def resolve(spec: str, role: str = "base", fallback: bool = True, cache_dir: Path | None = None) -> ResolvedModel:
-    """Turn ``spec`` into a loadable path. ``role`` is "base" or "guide" (it picks the fallback)."""
+def resolve(spec: str, role: str = "base", fallback: bool = True, cache_dir: Path | None = None,
+            locate: bool = True) -> ResolvedModel:
+    """Turn ``spec`` into a loadable path. ``role`` is "base" or "guide" (it picks the fallback).
+
+    With ``locate=False`` it only says which model would run: a bundled model is not unpacked and
+    its ``path`` is left empty (the app uses this to show the plan before a run).
+    """
     spec = str(spec).strip()
     if not spec:
         raise ModelError(f"the {role} model is empty; pass a hub id, a local directory, or one of "
                          f"{', '.join(BUNDLED)}")
     if spec in BUNDLED:
-        path = bundled_path(spec, cache_dir)
+        if not locate:
+            path = "" if spec in available_bundled(cache_dir) else None
+        else:
+            path = bundled_path(spec, cache_dir)
         if path is None:
             raise ModelError(f"the bundled model {spec!r} is not installed; {_install_hint(spec)}")
-        return ResolvedModel(role, spec, BUNDLED[spec][0], str(path), "bundled")
+        return ResolvedModel(role, spec, BUNDLED[spec][0], str(path) if path else "", "bundled")
     local = Path(spec).expanduser()
     if local.exists():
         if not local.is_dir() or not ((local / "config.json").exists() or (local / "modules.json").exists()):
@@ -249,7 +257,7 @@ def resolve(spec: str, role: str = "base", fallback: bool = True, cache_dir: Pat
     if alias is None:
         raise ModelError(f"cannot load '{spec}' ({why}) and no bundled model is installed; "
                          f"{_install_hint('minilm')}")
-    resolved = resolve(alias, role, fallback=False, cache_dir=cache_dir)
+    resolved = resolve(alias, role, fallback=False, cache_dir=cache_dir, locate=locate)
     resolved.requested = spec
     resolved.fallback_reason = f"cannot load '{spec}': {why}; using the bundled {resolved.resolved} instead"
     logger.warning("%s model: %s", role.capitalize(), resolved.fallback_reason)

@@ -8,14 +8,12 @@ unpacking anything.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import pandas as pd
 
 from adapt import models
 from adapt.config import RunConfig
 from adapt.data import read_table
-from adapt.errors import ModelError
 from adapt.pipeline import prepare_data
 
 PREVIEW_ROWS = 8
@@ -56,44 +54,9 @@ def data_summary(config: RunConfig) -> DataSummary:
     return DataSummary(preview, splits.counts)
 
 
-@dataclass(frozen=True)
-class ModelPlan:
-    """Which model a spec will load, from where, and the fallback note when it will not be the one asked for."""
-
-    requested: str
-    resolved: str
-    source: str  # "bundled", "local", "hub", "hub-cache"
-    fallback_reason: str | None = None
-
-
-def model_plan(spec: str, role: str, fallback: bool = True) -> ModelPlan:
-    """``models.resolve`` without its side effects (no unpacking of bundled models); raises ``ModelError``.
+def model_plan(spec: str, role: str, fallback: bool = True) -> models.ResolvedModel:
+    """Which model a spec will load (``models.resolve`` without unpacking anything); raises ``ModelError``.
 
     It probes the hub for a hub id, so it can take up to ``models.HUB_TIMEOUT_S`` seconds.
     """
-    spec = str(spec).strip()
-    if spec in models.BUNDLED:
-        if spec not in models.available_bundled():
-            return _resolve(spec, role, fallback=False)  # raises with the install hint
-        return ModelPlan(spec, models.BUNDLED[spec][0], "bundled")
-    if not spec or Path(spec).expanduser().exists() or spec.count("/") > 1 or spec.startswith((".", "/", "~")):
-        return _resolve(spec, role, fallback=False)  # a local folder: cheap to check, raises when not a model
-    if models._hub_cache_path(spec) is not None:
-        return ModelPlan(spec, spec, "hub-cache")
-    reachable, why = models.probe_hub(spec)
-    if reachable and not why:
-        return ModelPlan(spec, spec, "hub")
-    if reachable:
-        raise ModelError(f"model '{spec}' was not found on the Hugging Face hub ({why}); check the id, "
-                         f"or pass a local directory or one of: {', '.join(models.BUNDLED)}")
-    alias = models._fallback_alias(role, None)
-    if not fallback or alias is None:
-        return _resolve(spec, role, fallback=fallback)  # raises the library's message
-    resolved = models.BUNDLED[alias][0]
-    return ModelPlan(spec, resolved, "bundled",
-                     f"cannot load '{spec}': {why}; using the bundled {resolved} instead")
-
-
-def _resolve(spec: str, role: str, fallback: bool) -> ModelPlan:
-    found = models.resolve(spec, role, fallback=fallback)
-    return ModelPlan(spec, found.resolved, found.source, found.fallback_reason)
+    return models.resolve(spec, role, fallback=fallback, locate=False)

@@ -89,7 +89,7 @@ def stamp_of(run_dir: str) -> int:
 
 
 @st.cache_data(ttl=300, show_spinner="Checking the model ...")
-def model_plan(spec: str, role: str) -> tuple[preflight.ModelPlan | None, str | None]:
+def model_plan(spec: str, role: str) -> tuple[models.ResolvedModel | None, str | None]:
     try:
         return preflight.model_plan(spec, role), None
     except AdaptError as exc:

@@ -84,3 +84,10 @@ def test_loading_garbage_is_a_model_error(tmp_path):
     (folder / "config.json").write_text("{not json")
     with pytest.raises(ModelError, match="could not load the base model"):
         models.load(models.resolve(str(folder)))
+
+
+def test_planning_names_the_fallback_without_unpacking_anything(monkeypatch):
+    monkeypatch.setattr(models, "bundled_path", lambda *a, **k: pytest.fail("planning must not unpack"))
+    plan = models.resolve("BAAI/bge-small-en-v1.5", "base", locate=False)
+    assert (plan.resolved, plan.source, plan.path) == ("sentence-transformers/all-MiniLM-L6-v2", "bundled", "")
+    assert plan.fallback_reason.startswith("cannot load 'BAAI/bge-small-en-v1.5'")
