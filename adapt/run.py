@@ -57,8 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     args = vars(build_parser().parse_args(argv))
     quiet = args.pop("quiet")
     logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, format="%(message)s", stream=sys.stderr)
-    for noisy in ("httpx", "urllib3", "huggingface_hub", "sentence_transformers", "transformers", "datasets"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    quiet_libraries()
     start = time.perf_counter()
     try:
         from adapt.pipeline import run_pipeline
@@ -73,6 +72,16 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     print(summary(result.report, result.out, time.perf_counter() - start))
     return 0
+
+
+def quiet_libraries() -> None:
+    """Keep the libraries' chatter (loader messages, weight-loading bars) out of the output."""
+    for noisy in ("httpx", "urllib3", "huggingface_hub", "sentence_transformers", "transformers", "datasets",
+                  "faiss", "faiss.loader", "bm25s"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()
 
 
 def summary(report: dict, out: Path, seconds: float) -> str:

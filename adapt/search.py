@@ -50,6 +50,9 @@ def _zip_longest(a: list[str], b: list[str]):
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    from adapt.run import quiet_libraries
+
+    quiet_libraries()
     if args.k < 1:
         print("Error: -k must be at least 1", file=sys.stderr)
         return 1
