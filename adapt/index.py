@@ -22,7 +22,7 @@ from adapt.files import atomic_dir
 
 logger = logging.getLogger(__name__)
 
-AUTO_APPROXIMATE_AT = 50_000  # see bench/RESULTS.md: flat stays fast enough below this
+AUTO_APPROXIMATE_AT = 100_000  # bench/RESULTS.md "Search": flat < 0.1 s/query at 100k; HNSW build ~100 s
 HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 200
 HNSW_EF_SEARCH = 128

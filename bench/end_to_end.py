@@ -1,0 +1,154 @@
+"""End to end: wall time, peak memory and per-stage time of whole ``python -m adapt.run`` commands.
+
+Each command runs as a child process; peak RSS is the child's own maximum (``getrusage``
+RUSAGE_CHILDREN, ru_maxrss) cross-checked by polling the child's process tree with psutil.
+Stage times come from the run's report.json ("timings"). By default each run gets a fresh guide
+cache (the bundled models are shared, so mpnet is not unpacked again), i.e. a first run.
+
+    python -m bench.end_to_end                      # the sample data and askextension commands
+    python -m bench.end_to_end --quick              # the sample data command only
+    python -m bench.end_to_end --from-log /tmp/askext.log --from-run /tmp/runs/askext
+                                                    # also record a run made elsewhere (single run)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import resource
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.common import DATA, ROOT, append_results, machine_facts, median, table
+
+COMMANDS = {
+    "sample": ["sample_data/agriculture_pairs.csv", "--corpus", "sample_data/agriculture_corpus.csv"],
+    "askextension": [str(Path(os.path.relpath(DATA, ROOT)) / "askextension-kb-california" / "pairs.csv"),
+                     "--base", "minilm", "--guide", "mpnet"],
+}
+
+
+def run_once(extra: list[str], out: Path, cache: Path | None) -> dict:
+    argv = [sys.executable, "-m", "adapt.run", *extra, "--out", str(out)]
+    if cache is not None:
+        argv += ["--cache-dir", str(cache)]
+    import psutil
+
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    start = time.perf_counter()
+    child = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    polled = 0
+    proc = psutil.Process(child.pid)
+    output = []
+    import threading
+
+    reader = threading.Thread(target=lambda: output.extend(child.stdout), daemon=True)
+    reader.start()
+    while child.poll() is None:
+        try:
+            tree = [proc, *proc.children(recursive=True)]
+            polled = max(polled, sum(p.memory_info().rss for p in tree))
+        except psutil.Error:
+            pass
+        time.sleep(0.2)
+    wall = time.perf_counter() - start
+    reader.join(timeout=5)
+    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    if child.returncode != 0:
+        raise SystemExit(f"adapt.run failed ({child.returncode}):\n{''.join(output)[-3000:]}")
+    report = json.loads((out / "report.json").read_text())
+    return {"wall": wall, "peak_mb": peak_kb / 1024 if peak_kb > before else None, "polled_mb": polled / 2**20,
+            "timings": report.get("timings", {}), "counts": report.get("data", {}), "models": _models(report),
+            "steps": report.get("training", {}).get("steps"),
+            "command": "python -m adapt.run " + " ".join(shlex.quote(a) for a in [*extra, "--out", "<tmp>"])}
+
+
+def _models(report: dict) -> str:
+    found = report.get("models", {})
+    return " / ".join(str(found.get(role, {}).get("resolved", "?")) for role in ("base", "guide")) if found else ""
+
+
+def from_log(log: Path, run: Path) -> dict:
+    """A run made outside this benchmark: /usr/bin/time -v's numbers from its log, timings from report.json."""
+    text = log.read_text(errors="replace")
+    wall = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): ([\d:.]+)", text)
+    rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", text)
+    command = re.search(r'Command being timed: "(.*)"', text)
+    seconds = None
+    if wall:
+        parts = [float(p) for p in wall.group(1).split(":")]
+        seconds = sum(p * 60 ** i for i, p in enumerate(reversed(parts)))
+    report = json.loads((run / "report.json").read_text()) if (run / "report.json").exists() else {}
+    return {"wall": seconds, "peak_mb": int(rss.group(1)) / 1024 if rss else None, "polled_mb": None,
+            "timings": report.get("timings", {}), "counts": report.get("data", {}), "models": _models(report),
+            "steps": report.get("training", {}).get("steps"),
+            "command": command.group(1) if command else f"(see {log})"}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--commands", default="sample,askextension", help=f"any of {', '.join(COMMANDS)}")
+    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--warm-cache", action="store_true",
+                        help="use the default guide cache (~/.cache/adapt) instead of a fresh one per run")
+    parser.add_argument("--from-log", type=Path, help="also record a run timed elsewhere with /usr/bin/time -v")
+    parser.add_argument("--from-run", type=Path, help="that run's --out folder (for report.json timings)")
+    parser.add_argument("--quick", action="store_true", help="the sample data command, once")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.commands, args.repeats = "sample", 1
+    started = time.perf_counter()
+    facts = machine_facts()
+    from adapt.models import cache_root
+
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        for name in [c for c in args.commands.split(",") if c]:
+            runs = []
+            for repeat in range(args.repeats):
+                cache = None
+                if not args.warm_cache:
+                    cache = tmp / f"cache-{name}-{repeat}"
+                    cache.mkdir()
+                    if (cache_root() / "models").is_dir():
+                        (cache / "models").symlink_to(cache_root() / "models")
+                found = run_once(COMMANDS[name], tmp / f"out-{name}-{repeat}", cache)
+                print(f"{name} run {repeat + 1}: {found['wall']:.1f} s, peak RSS {found['peak_mb']} MB", flush=True)
+                runs.append(found)
+            results[name] = runs
+    if args.from_log:
+        results["recorded: " + str(args.from_log)] = [from_log(args.from_log, args.from_run or Path("."))]
+
+    rows, stage_rows = [], []
+    for name, runs in results.items():
+        rows.append({"run": name, "command": f"`{runs[0]['command']}`", "runs": len(runs),
+                     "wall s (median)": median([r["wall"] for r in runs]) if runs[0]["wall"] else None,
+                     "peak RSS MB": max((r["peak_mb"] or 0) for r in runs) or None,
+                     "polled tree RSS MB": max((r["polled_mb"] or 0) for r in runs) or None,
+                     "base / guide": runs[0].get("models"), "train steps": runs[0].get("steps"),
+                     "train pairs": runs[0]["counts"].get("train_pairs"),
+                     "corpus": runs[0]["counts"].get("corpus_size")})
+        for stage in runs[0]["timings"]:
+            stage_rows.append({"run": name, "stage": stage,
+                               "s (median)": median([r["timings"].get(stage, 0.0) for r in runs])})
+    summary, stages_table = table(rows), table(stage_rows)
+    print("\n" + summary + "\n\n" + stages_table)
+    body = (f"Guide cache: {'the default (may be warm)' if args.warm_cache else 'fresh per run (a first run)'}. "
+            f"{args.repeats} run(s) per command measured here; rows marked \"recorded\" are a single run "
+            f"timed by someone else with /usr/bin/time -v, reported as found.\n\n{summary}\n\n"
+            f"Per stage (report.json \"timings\"):\n\n{stages_table}")
+    append_results("bench.end_to_end", "End to end: adapt.run" + (" (--quick)" if args.quick else ""),
+                   body, facts, started)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
