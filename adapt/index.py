@@ -27,6 +27,7 @@ HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 200
 HNSW_EF_SEARCH = 128
 RECALL_SAMPLE = 1000
+FEW_QUERIES = 8  # bench/RESULTS.md: a lone query ran 42 ms with all threads, 0.6 ms with one, on a busy machine
 
 
 @dataclass
@@ -111,7 +112,14 @@ class PassageIndex:
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """``D, I`` for each query row; I is -1 where fewer than k passages exist."""
         queries = normalise_rows(np.atleast_2d(queries))
-        return self.index.search(queries, min(k, self.index.ntotal))
+        if len(queries) >= FEW_QUERIES:
+            return self.index.search(queries, min(k, self.index.ntotal))
+        threads = faiss.omp_get_max_threads()
+        faiss.omp_set_num_threads(1)  # one interactive query: starting a thread team costs more than it saves
+        try:
+            return self.index.search(queries, min(k, self.index.ntotal))
+        finally:
+            faiss.omp_set_num_threads(threads)
 
     def hits(self, query: np.ndarray, k: int) -> list[Hit]:
         D, I = self.search(query, k)

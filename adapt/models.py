@@ -26,7 +26,8 @@ HUB_TIMEOUT_S = 5.0
 MPNET_SHA256_PREFIX = "78c0197b6159"
 MPNET_PARTS = 5
 
-# A stronger model that shares the student's tokenizer, so the guide sees the very same tokens.
+# A stronger guide for each known student: the bge family shares one tokenizer, so the guide sees the
+# student's very tokens; minilm -> mpnet differ, and the guide re-tokenizes the text.
 DEFAULT_GUIDES = {
     "BAAI/bge-small-en-v1.5": "BAAI/bge-base-en-v1.5",
     "BAAI/bge-base-en-v1.5": "BAAI/bge-large-en-v1.5",
