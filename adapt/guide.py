@@ -140,13 +140,10 @@ def _save_disk(folder: Path, keys: list[str], embeddings: np.ndarray) -> None:
 
 
 @torch.no_grad()
-def _encode(guide, feature_batches) -> list[torch.Tensor]:
+def _encode_batch(guide, features: dict) -> torch.Tensor:
     guide.eval()
-    out = []
-    for features in feature_batches:
-        features = {k: v.to(guide.device) if isinstance(v, torch.Tensor) else v for k, v in features.items()}
-        out.append(guide(features)["sentence_embedding"].float().cpu())
-    return out
+    features = {k: v.to(guide.device) if isinstance(v, torch.Tensor) else v for k, v in features.items()}
+    return guide(features)["sentence_embedding"].float().cpu()
 
 
 def build_table(model, guide, columns: dict[str, list[str]], prompts: dict[str, str] | None = None,
@@ -189,8 +186,8 @@ def build_table(model, guide, columns: dict[str, list[str]], prompts: dict[str, 
             else:
                 batches.append(_pad([keys[i] for i in chunk], model))
         encoded = []
-        for n, vectors in enumerate(_encode_stream(guide, batches), start=1):
-            encoded.append(vectors)
+        for n, features in enumerate(batches, start=1):
+            encoded.append(_encode_batch(guide, features))
             if progress is not None:
                 progress(n, len(batches))
         vectors = torch.cat(encoded).numpy()
@@ -214,11 +211,6 @@ def guide_vectors(model, guide, texts: list[str], prompt: str | None = None, gui
     rows = [table.rows[key] for key in student_keys(model, texts, prompt)]
     vectors = table.embeddings[rows].numpy()
     return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-
-
-def _encode_stream(guide, batches):
-    for features in batches:
-        yield _encode(guide, [features])[0]
 
 
 def _pad(keys: list[tuple[int, ...]], model) -> dict:
