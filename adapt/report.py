@@ -25,14 +25,23 @@ def recommendation(dev: dict, test: dict[str, Evaluation]) -> tuple[str, str]:
     base_dev, tuned_dev = _dev_score(dev.get("base")), _dev_score(dev.get("finetuned"))
     if base_dev is not None and tuned_dev is not None:
         where, base_score, tuned_score = "dev", base_dev, tuned_dev
+        metric = "NDCG@10"
     else:
-        where, base_score = "test (no dev set)", test["base"].metrics["ndcg@10"]
-        tuned_score = test["finetuned"].metrics["ndcg@10"]
+        key = _deepest_ndcg(test["base"].metrics)
+        where, metric = "test (no dev set)", key.replace("ndcg", "NDCG")
+        base_score, tuned_score = test["base"].metrics[key], test["finetuned"].metrics[key]
     if tuned_score > base_score:
-        return "finetuned", (f"The fine-tuned model beats the base on {where} NDCG@10 "
+        return "finetuned", (f"The fine-tuned model beats the base on {where} {metric} "
                              f"({tuned_score:.4f} vs {base_score:.4f}): use the fine-tuned model.")
-    return "base", (f"The fine-tuned model is NOT better than the base on {where} NDCG@10 "
+    return "base", (f"The fine-tuned model is NOT better than the base on {where} {metric} "
                     f"({tuned_score:.4f} vs {base_score:.4f}): keep using the base model.")
+
+
+def _deepest_ndcg(metrics: dict) -> str:
+    """ndcg@10 when it was asked for, else the deepest NDCG cut-off there is."""
+    if "ndcg@10" in metrics:
+        return "ndcg@10"
+    return max((k for k in metrics if k.startswith("ndcg@")), key=lambda k: int(k.split("@")[1]))
 
 
 def build_report(*, config, version: str, models: dict, counts: dict, evaluations: dict[str, Evaluation],

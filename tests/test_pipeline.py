@@ -30,3 +30,13 @@ def test_pipeline_writes_a_complete_run(tiny, sample_pairs, sample_corpus, tmp_p
     assert "train" in stages and "encode base" in stages
     assert result.report["recommended"] in ("base", "finetuned")
     assert not (out / ".staging").exists() and not (out / ".lock").exists()
+
+
+def test_without_a_dev_set_the_test_set_decides_and_training_runs_every_epoch(tiny, sample_pairs, tmp_path,
+                                                                              cache_dir):
+    result = run_pipeline(tiny_config(tiny, sample_pairs, tmp_path / "run", dev_fraction=0.0, k=(1, 5)))
+    report = result.report
+    assert report["dev"]["base"] is None and report["data"]["dev_questions"] == 0
+    assert "on test (no dev set) NDCG@5" in report["verdict"]
+    assert report["training"]["epochs"] == 1.0 and report["training"]["best_step"] is None
+    assert set(report["significance"]) == {"accuracy@1"}
