@@ -38,6 +38,10 @@ from adapt.report import build_report, per_query_table, render_markdown
 logger = logging.getLogger(__name__)
 
 Progress = Callable[[str, int, int], None]
+# Every stage name the progress callback can report, roughly in order; "guide" (the guide pass) reports
+# its batches from inside "train", before the training steps.
+STAGES = ("data", "models", "leakage", "encode base", "index base", "evaluate base", "guide", "train",
+          "encode fine-tuned", "index fine-tuned", "evaluate", "report")
 ENCODE_CHUNK = 256
 NEAR_DUPLICATE_SIMILARITY = 0.95
 OUTPUTS = ("model", "index", "data", "report.json", "report.md", "per_query.csv")

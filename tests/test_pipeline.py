@@ -5,7 +5,9 @@ import json
 import pandas as pd
 
 from adapt.config import RunConfig
+from adapt import pipeline
 from adapt.pipeline import run_pipeline
+from app import jobs
 
 
 def tiny_config(tiny, pairs, out, **overrides) -> RunConfig:
@@ -28,6 +30,8 @@ def test_pipeline_writes_a_complete_run(tiny, sample_pairs, sample_corpus, tmp_p
     assert report["data"]["extra_passages"] == 65
     assert (out / "model" / "modules.json").exists()
     assert "train" in stages and "encode base" in stages
+    assert set(stages) <= set(pipeline.STAGES)
+    assert list(jobs.STAGES) == list(pipeline.STAGES)  # the app has a label for each
     assert result.report["recommended"] in ("base", "finetuned")
     assert not (out / ".staging").exists() and not (out / ".lock").exists()
 
