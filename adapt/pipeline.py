@@ -20,7 +20,6 @@ import time
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +28,7 @@ from adapt import __version__, models
 from adapt.config import RunConfig
 from adapt.data import IRData, Splits, ir_data, load_corpus, load_pairs, split_pairs, write_splits
 from adapt.errors import DataError, RunError
-from adapt.evaluate import Evaluation, evaluate_index
+from adapt.evaluate import evaluate_index
 from adapt.files import RunLock, atomic_write_json, atomic_write_text, replace_dir
 from adapt.index import PassageIndex, encode_passages, encode_queries
 from adapt.lexical import evaluate_bm25

@@ -10,8 +10,6 @@ import dataclasses
 import logging
 import sys
 import time
-import types
-import typing
 from pathlib import Path
 
 from adapt.config import RunConfig, parse_k
