@@ -14,6 +14,7 @@ get one guide embedding in both.
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 import time
 from dataclasses import dataclass
@@ -131,8 +132,6 @@ def _load_disk(folder: Path) -> dict[str, np.ndarray]:
 
 
 def _save_disk(folder: Path, keys: list[str], embeddings: np.ndarray) -> None:
-    import io
-
     buffer = io.BytesIO()
     np.savez(buffer, keys=np.array(keys), embeddings=embeddings.astype(np.float32))
     name = hashlib.sha1("".join(keys).encode()).hexdigest()[:16]

@@ -306,8 +306,3 @@ def describe(model) -> dict:
         "prompts": dict(getattr(model, "prompts", {}) or {}),
     }
 
-
-def query_prompt(model) -> str | None:
-    """The model's own query prompt (bge has one), if it defines one."""
-    prompts = getattr(model, "prompts", None) or {}
-    return prompts.get("query") or None

@@ -28,7 +28,6 @@ from transformers.trainer_utils import get_last_checkpoint
 from adapt.config import RunConfig
 from adapt.data import IRData
 from adapt.guide import CachedGISTEmbedLoss, GuideStats, build_table
-from adapt.models import query_prompt
 
 logger = logging.getLogger(__name__)
 
@@ -51,13 +50,9 @@ class TrainResult:
 
 def training_prompts(model) -> dict[str, str]:
     """Prompts the trainer prepends per column: the model's own query / document prompts, if any."""
-    prompts = {}
-    if query_prompt(model):
-        prompts["anchor"] = query_prompt(model)
-    document = (getattr(model, "prompts", None) or {}).get("document") or (model.prompts or {}).get("passage")
-    if document:
-        prompts["positive"] = document
-    return prompts
+    own = getattr(model, "prompts", None) or {}
+    prompts = {"anchor": own.get("query"), "positive": own.get("document") or own.get("passage")}
+    return {column: prompt for column, prompt in prompts.items() if prompt}
 
 
 def make_loss(model, guide, guide_name: str, train: pd.DataFrame, config: RunConfig, cache_dir: Path | None,
