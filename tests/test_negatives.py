@@ -1,0 +1,116 @@
+"""Guide-filtered hard negatives: GISTEmbed's false-negative rule on hand-made cases, counts and audit."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from sentence_transformers import SentenceTransformer
+
+from adapt.errors import ConfigError
+from adapt.guide import build_table
+from adapt.lexical import BM25Index
+from adapt.negatives import (guide_embedder, lexical_candidates, merge_candidates, mine_hard_negatives)
+
+
+def at(similarity: float) -> np.ndarray:
+    """A unit vector whose cosine with the question's (1, 0) is ``similarity``."""
+    return np.array([similarity, np.sqrt(1 - similarity ** 2)])
+
+
+QUESTION = "why are my tomato leaves brown"
+POSITIVE = "Late blight turns tomato leaves brown."
+CORPUS = {
+    "pos": POSITIVE,
+    "copy": "Late blight turns the tomato leaves brown.",  # a near-copy of the positive
+    "edge": "Blight browns tomato foliage.",
+    "hard": "Early blight spots potato leaves.",
+    "far": "Plant garlic cloves two inches deep.",
+}
+GUIDE = {QUESTION: np.array([1.0, 0.0]), POSITIVE: at(0.8), CORPUS["copy"]: at(0.79), CORPUS["edge"]: at(0.4),
+         CORPUS["hard"]: at(0.39), CORPUS["far"]: at(0.05)}
+
+
+def hand_guide(texts, column):
+    return np.stack([GUIDE[t] for t in texts])
+
+
+def mine(per_question=3, margin=0.05, candidates=("pos", "copy", "hard", "far")):
+    train = pd.DataFrame({"question": [QUESTION], "passage": [POSITIVE]})
+    return mine_hard_negatives(train, CORPUS, [list(candidates)], hand_guide, per_question, margin)
+
+
+def test_near_copy_of_the_positive_is_removed_and_unrelated_passages_kept():
+    mined = mine()
+    assert list(mined.triplets["negative"]) == [CORPUS["hard"], CORPUS["far"]]
+    assert list(mined.triplets["question"]) == [QUESTION] * 2 and list(mined.triplets["passage"]) == [POSITIVE] * 2
+    c = mined.counts
+    assert (c.pairs, c.candidates, c.removed, c.kept, c.pairs_without_negative) == (1, 3, 1, 2, 0)
+    [example] = mined.examples
+    assert (example.question, example.positive, example.removed) == (QUESTION, POSITIVE, CORPUS["copy"])
+    assert example.removed_similarity == pytest.approx(0.79) and example.positive_similarity == pytest.approx(0.8)
+    assert mined.to_dict()["removed"] == 1 and mined.to_dict()["examples"][0]["removed"] == CORPUS["copy"]
+
+
+def test_the_margin_is_relative_and_its_edge_is_removed():
+    # 0.8 * (1 - 0.5) = 0.4: "edge" sits exactly on the line and goes, "hard" (0.39) stays
+    mined = mine(margin=0.5, candidates=("edge", "hard", "far"))
+    assert list(mined.triplets["negative"]) == [CORPUS["hard"], CORPUS["far"]]
+    assert mined.counts.removed == 1
+
+
+def test_keeps_at_most_n_best_ranked():
+    mined = mine(per_question=1, candidates=("far", "hard"))
+    assert list(mined.triplets["negative"]) == [CORPUS["far"]]
+    assert (mined.counts.candidates, mined.counts.kept) == (2, 1)
+
+
+def test_other_positives_of_the_same_question_are_never_negatives():
+    train = pd.DataFrame({"question": [QUESTION, QUESTION], "passage": [POSITIVE, CORPUS["far"]]})
+    mined = mine_hard_negatives(train, CORPUS, [["far", "hard"], ["pos", "hard"]], hand_guide, 3, 0.05)
+    # row 1 drops "far" (its question's other positive); row 2 drops "pos", and "hard" is closer to the
+    # question than row 2's own positive ("far", 0.05), so the guide removes it there
+    assert list(mined.triplets["negative"]) == [CORPUS["hard"]]
+    assert (mined.counts.candidates, mined.counts.removed, mined.counts.pairs_without_negative) == (2, 1, 1)
+
+
+def test_all_candidates_removed_leaves_the_pair_out():
+    mined = mine(candidates=("copy",))
+    assert mined.triplets.empty and mined.counts.pairs_without_negative == 1
+
+
+def test_zero_switches_mining_off():
+    mined = mine(per_question=0)
+    assert mined.triplets.empty and list(mined.triplets.columns) == ["question", "passage", "negative"]
+    assert mined.counts.candidates == 0 and mined.examples == []
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(per_question=-1), "hard negatives per question must be 0 or more, found -1"),
+    (dict(margin=1.0), "the false-negative margin must be at least 0 and below 1, found 1.0"),
+])
+def test_bad_settings_are_clear_errors(kwargs, message):
+    with pytest.raises(ConfigError, match=f"^{message}$"):
+        mine(**kwargs)
+
+
+def test_candidate_sources_merge_in_turn_without_repeats():
+    assert merge_candidates([["a", "b", "c"]], [["b", "d"]], depth=3) == [["a", "b", "d"]]
+    bm25 = BM25Index.build(list(CORPUS.values()), list(CORPUS))
+    [found] = lexical_candidates(bm25, ["garlic cloves"], depth=5)
+    assert found == ["far"]  # passages sharing no word are not candidates
+
+
+def test_guide_embeddings_land_in_the_training_cache(tiny, cache_dir):
+    model = SentenceTransformer(str(tiny["student"]), device="cpu")
+    guide = SentenceTransformer(str(tiny["guide"]), device="cpu")
+    train = pd.DataFrame({"question": [QUESTION, "how deep do i plant garlic"], "passage": [POSITIVE, CORPUS["far"]]})
+    embed = guide_embedder(model, guide, "guide", cache_dir, prompts={})
+    mined = mine_hard_negatives(train, CORPUS, [["copy", "hard"], ["edge", "hard"]], embed, 3, margin=0.0)
+    vectors = embed([QUESTION], "anchor")
+    assert np.linalg.norm(vectors, axis=1) == pytest.approx(1.0)
+    assert mined.counts.candidates == 4
+    # training on the triplets then finds every guide embedding on disk
+    assert mined.counts.kept > 0
+    columns = {"anchor": list(mined.triplets["question"]), "positive": list(mined.triplets["passage"]),
+               "negative": list(mined.triplets["negative"])}
+    _, stats = build_table(model, guide, columns, guide_name="guide", cache_dir=cache_dir)
+    assert stats.encoded == 0
