@@ -51,20 +51,33 @@ class TrainResult:
 def training_prompts(model) -> dict[str, str]:
     """Prompts the trainer prepends per column: the model's own query / document prompts, if any."""
     own = getattr(model, "prompts", None) or {}
-    prompts = {"anchor": own.get("query"), "positive": own.get("document") or own.get("passage")}
+    document = own.get("document") or own.get("passage")
+    prompts = {"anchor": own.get("query"), "positive": document, "negative": document}
     return {column: prompt for column, prompt in prompts.items() if prompt}
+
+
+def training_columns(train: pd.DataFrame) -> dict[str, list[str]]:
+    """The trainer's columns: anchor and positive, and negative when ``train`` carries mined negatives."""
+    columns = {"anchor": list(train["question"]), "positive": list(train["passage"])}
+    if "negative" in train:
+        columns["negative"] = list(train["negative"])
+    return columns
 
 
 def make_loss(model, guide, guide_name: str, train: pd.DataFrame, config: RunConfig, cache_dir: Path | None,
               progress: Progress | None = None):
-    """adapt's cached-guide GIST loss (or stock ``GISTEmbedLoss`` with ``guide_cache`` off)."""
+    """adapt's cached-guide GIST loss (or stock ``GISTEmbedLoss`` with ``guide_cache`` off).
+
+    ``train`` may carry a ``negative`` column (``negatives.mine_hard_negatives``); GIST treats it as one
+    more set of candidates, and the guide table then covers the negatives' texts too.
+    """
     options = dict(temperature=config.temperature, margin=config.margin, margin_strategy=config.margin_strategy)
     if not config.guide_cache:
         return GISTEmbedLoss(model, guide, **options), None
     report = (lambda done, total: progress("guide", done, total)) if progress else None
     table, stats = build_table(
-        model, guide, {"anchor": list(train["question"]), "positive": list(train["passage"])},
-        prompts=training_prompts(model), guide_name=guide_name, cache_dir=cache_dir, progress=report,
+        model, guide, training_columns(train), prompts=training_prompts(model), guide_name=guide_name,
+        cache_dir=cache_dir, progress=report,
     )
     return CachedGISTEmbedLoss(model, guide, table, **options), stats
 
@@ -96,7 +109,7 @@ def finetune(model, guide, guide_name: str, train: pd.DataFrame, dev: IRData | N
     """Fine-tune ``model`` in place; on return it holds the dev-selected weights."""
     start = time.perf_counter()
     loss, guide_stats = make_loss(model, guide, guide_name, train, config, cache_dir, progress)
-    dataset = Dataset.from_dict({"anchor": list(train["question"]), "positive": list(train["passage"])})
+    dataset = Dataset.from_dict(training_columns(train))
     eval_steps = config.eval_steps or default_eval_steps(len(train), config.batch_size)
     checkpoints = Path(work_dir) / "checkpoints"
     use_dev = dev is not None and len(dev.queries) > 0
