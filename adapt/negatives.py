@@ -75,7 +75,8 @@ class MinedNegatives:
         return {"margin": self.margin, **asdict(self.counts), "examples": [asdict(e) for e in self.examples]}
 
 
-def dense_candidates(index: PassageIndex, question_vectors: np.ndarray, depth: int = CANDIDATE_DEPTH) -> list[list[str]]:
+def dense_candidates(index: PassageIndex, question_vectors: np.ndarray,
+                     depth: int = CANDIDATE_DEPTH) -> list[list[str]]:
     """Passage ids best first per question, from the base model's index."""
     _, I = index.search(question_vectors, depth)
     return [[index.ids[r] for r in row if r >= 0] for row in I]

@@ -8,7 +8,9 @@ from sentence_transformers import SentenceTransformer
 from adapt.errors import ConfigError
 from adapt.guide import build_table
 from adapt.lexical import BM25Index
-from adapt.negatives import (guide_embedder, lexical_candidates, merge_candidates, mine_hard_negatives)
+from adapt.index import PassageIndex
+from adapt.negatives import (dense_candidates, guide_embedder, lexical_candidates, merge_candidates,
+                              mine_hard_negatives)
 
 
 def at(similarity: float) -> np.ndarray:
@@ -97,6 +99,15 @@ def test_candidate_sources_merge_in_turn_without_repeats():
     bm25 = BM25Index.build(list(CORPUS.values()), list(CORPUS))
     [found] = lexical_candidates(bm25, ["garlic cloves"], depth=5)
     assert found == ["far"]  # passages sharing no word are not candidates
+
+
+def test_dense_candidates_are_the_exact_nearest_passages():
+    rng = np.random.default_rng(0)
+    passages, questions = rng.normal(size=(40, 8)), rng.normal(size=(3, 8))
+    ids = [f"p{i}" for i in range(40)]
+    found = dense_candidates(PassageIndex.build(passages, ids, ids), questions, depth=5)
+    unit = passages / np.linalg.norm(passages, axis=1, keepdims=True)
+    assert found == [[ids[i] for i in np.argsort(-(unit @ q))[:5]] for q in questions]
 
 
 def test_guide_embeddings_land_in_the_training_cache(tiny, cache_dir):
