@@ -1,13 +1,15 @@
 """Guide-filtered hard negatives: GISTEmbed's false-negative rule on hand-made cases, counts and audit."""
 
+import math
 import numpy as np
 import pandas as pd
 import pytest
 from sentence_transformers import SentenceTransformer
 
 from adapt.errors import ConfigError
-from adapt.guide import build_table
+from adapt.config import RunConfig
 from adapt.lexical import BM25Index
+from adapt.train import finetune
 from adapt.index import PassageIndex
 from adapt.negatives import (dense_candidates, guide_embedder, lexical_candidates, merge_candidates,
                               mine_hard_negatives)
@@ -110,7 +112,7 @@ def test_dense_candidates_are_the_exact_nearest_passages():
     assert found == [[ids[i] for i in np.argsort(-(unit @ q))[:5]] for q in questions]
 
 
-def test_guide_embeddings_land_in_the_training_cache(tiny, cache_dir):
+def test_mined_triplets_train_from_the_guide_cache(tiny, cache_dir, sample_pairs, tmp_path):
     model = SentenceTransformer(str(tiny["student"]), device="cpu")
     guide = SentenceTransformer(str(tiny["guide"]), device="cpu")
     train = pd.DataFrame({"question": [QUESTION, "how deep do i plant garlic"], "passage": [POSITIVE, CORPUS["far"]]})
@@ -118,10 +120,9 @@ def test_guide_embeddings_land_in_the_training_cache(tiny, cache_dir):
     mined = mine_hard_negatives(train, CORPUS, [["copy", "hard"], ["edge", "hard"]], embed, 3, margin=0.0)
     vectors = embed([QUESTION], "anchor")
     assert np.linalg.norm(vectors, axis=1) == pytest.approx(1.0)
-    assert mined.counts.candidates == 4
+    assert mined.counts.candidates == 4 and mined.counts.kept > 0
     # training on the triplets then finds every guide embedding on disk
-    assert mined.counts.kept > 0
-    columns = {"anchor": list(mined.triplets["question"]), "positive": list(mined.triplets["passage"]),
-               "negative": list(mined.triplets["negative"])}
-    _, stats = build_table(model, guide, columns, guide_name="guide", cache_dir=cache_dir)
-    assert stats.encoded == 0
+    config = RunConfig(pairs=sample_pairs, epochs=1, batch_size=2, guide_cache=True)
+    result = finetune(model, guide, "guide", mined.triplets, None, config, tmp_path / "work", cache_dir=cache_dir)
+    assert result.loss == "CachedGISTEmbedLoss" and result.steps == math.ceil(mined.counts.kept / 2)
+    assert result.guide.encoded == 0 and result.guide.cache_hit
