@@ -14,8 +14,11 @@ every text with the guide, where ``guide_embedder`` reads and fills adapt's on-d
 so training later finds the negatives' guide embeddings already there.
 
 Candidates come from the search corpus passages only (``corpus``), never from dev or test
-questions. Each kept negative becomes one (question, passage, negative) row, as sentence-
-transformers' "triplet" output does; a pair whose candidates were all removed has no row.
+questions. The result keeps every training pair: one (question, passage, negative) row per
+negative, so ``per_question`` N gives N rows a pair (GIST takes one negative column, so N
+negatives of one question become N rows, which the no-duplicates sampler spreads over batches).
+Where the guide left fewer than N hard candidates, the slots are filled with random corpus
+passages (easy negatives, still checked by the guide rule), counted in ``filled_random``.
 """
 
 from __future__ import annotations
@@ -50,8 +53,9 @@ class NegativeCounts:
     pairs: int  # training pairs mined for
     candidates: int  # candidates looked at (the pair's own positives already dropped)
     removed: int  # judged likely false negatives by the guide
-    kept: int  # negatives kept (rows of the triplet table)
+    kept: int  # hard negatives kept
     pairs_without_negative: int  # pairs whose candidates the guide removed all of
+    filled_random: int = 0  # negative slots filled by ``_fill`` (random passages the guide passes first)
 
 
 @dataclass
@@ -65,7 +69,7 @@ class RemovedExample:
 
 @dataclass
 class MinedNegatives:
-    triplets: pd.DataFrame  # question, passage, negative: one row per kept negative
+    training: pd.DataFrame  # question, passage, negative: N rows per training pair
     counts: NegativeCounts
     examples: list[RemovedExample] = field(default_factory=list)
     margin: float = MARGIN
@@ -104,9 +108,21 @@ def guide_embedder(model, guide, guide_name: str, cache_dir: Path | None, prompt
     return embed
 
 
+def _fill(q, positive, positive_sim, kept, others, per_question, judge) -> list[str]:
+    """Slots left after the hard candidates: random passages the guide passes, then the least similar
+    of the rest, and as a last resort the positive itself (GIST's in-loss filter masks that one)."""
+    others = [t for t in dict.fromkeys(others) if t not in kept]
+    sims, bad = judge(q, positive_sim, others)
+    passed = [t for t, b in zip(others, bad) if not b]
+    rest = [t for _, t in sorted(zip(sims, others)) if t not in passed]
+    need = per_question - len(kept)
+    fill = (passed + rest)[:need]
+    return fill + [positive] * (need - len(fill))
+
+
 def mine_hard_negatives(train: pd.DataFrame, corpus: dict[str, str], candidates: list[list[str]],
                         embed: GuideEmbed, per_question: int = HARD_NEGATIVES, margin: float = MARGIN,
-                        examples: int = AUDIT_EXAMPLES) -> MinedNegatives:
+                        examples: int = AUDIT_EXAMPLES, seed: int = 0) -> MinedNegatives:
     """Guide-filtered negatives for each (question, passage) row of ``train``.
 
     ``candidates[i]`` are corpus passage ids for row i, best first (``dense_candidates``,
@@ -120,35 +136,46 @@ def mine_hard_negatives(train: pd.DataFrame, corpus: dict[str, str], candidates:
         raise ValueError(f"{len(candidates)} candidate lists for {len(train)} training pairs")
     columns = ["question", "passage", "negative"]
     if per_question == 0 or train.empty:
-        return MinedNegatives(pd.DataFrame(columns=columns), NegativeCounts(0, 0, 0, 0, 0), [], margin)
+        return MinedNegatives(train[["question", "passage"]].reset_index(drop=True) if per_question == 0
+                              else pd.DataFrame(columns=columns), NegativeCounts(len(train), 0, 0, 0, 0), [], margin)
 
     questions, positives = list(train["question"]), list(train["passage"])
     own = train.groupby("question")["passage"].agg(set).to_dict()
+    rng = np.random.default_rng(seed)
+    pool = list(dict.fromkeys(corpus.values()))
+    spare = [[t for t in (pool[i] for i in rng.choice(len(pool), min(len(pool), 4 * per_question), replace=False))
+              if t not in own[q]] for q in questions]
     texts = [list(dict.fromkeys(t for t in (corpus[pid] for pid in ids) if t not in own[q]))
              for q, ids in zip(questions, candidates)]
     unique_questions = list(dict.fromkeys(questions))
-    unique_passages = list(dict.fromkeys(positives + [t for row in texts for t in row]))
+    unique_passages = list(dict.fromkeys(positives + [t for row in texts + spare for t in row]))
     q_row = {t: i for i, t in enumerate(unique_questions)}
     p_row = {t: i for i, t in enumerate(unique_passages)}
     q_vectors = embed(unique_questions, "anchor")
     p_vectors = embed(unique_passages, "positive")
 
+    def judge(q, positive_sim, row):
+        sims = p_vectors[[p_row[t] for t in row]] @ q if row else np.zeros(0)
+        return sims, sims >= positive_sim * (1 - margin)
+
     rows, audit = [], []
     counts = NegativeCounts(len(train), 0, 0, 0, 0)
-    for question, positive, row in zip(questions, positives, texts):
+    for question, positive, row, extra in zip(questions, positives, texts, spare):
         q = q_vectors[q_row[question]]
         positive_sim = float(p_vectors[p_row[positive]] @ q)
-        sims = p_vectors[[p_row[t] for t in row]] @ q if row else np.zeros(0)
-        removed = sims >= positive_sim * (1 - margin)
+        sims, removed = judge(q, positive_sim, row)
         kept = [t for t, r in zip(row, removed) if not r][:per_question]
         counts.candidates += len(row)
         counts.removed += int(removed.sum())
         counts.kept += len(kept)
         counts.pairs_without_negative += not kept
-        rows.extend((question, positive, t) for t in kept)
         if removed.any() and len(audit) < examples:
             first = int(np.argmax(removed))
             audit.append(RemovedExample(question, positive, row[first], float(sims[first]), positive_sim))
-    logger.info("Hard negatives: %d candidates, %d removed as likely false negatives, %d kept",
-                counts.candidates, counts.removed, counts.kept)
+        if len(kept) < per_question:
+            counts.filled_random += per_question - len(kept)
+            kept += _fill(q, positive, positive_sim, kept, row + extra, per_question, judge)
+        rows.extend((question, positive, negative) for negative in kept)
+    logger.info("Hard negatives: %d candidates, %d removed as likely false negatives, %d kept, %d slots filled "
+                "with random passages", counts.candidates, counts.removed, counts.kept, counts.filled_random)
     return MinedNegatives(pd.DataFrame(rows, columns=columns), counts, audit, margin)

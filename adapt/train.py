@@ -48,11 +48,12 @@ class TrainResult:
     resumed_from: str | None = None
 
 
-def training_prompts(model) -> dict[str, str]:
-    """Prompts the trainer prepends per column: the model's own query / document prompts, if any."""
+def training_prompts(model, columns=("anchor", "positive", "negative")) -> dict[str, str]:
+    """Prompts the trainer prepends per column: the model's own query prompt for the anchor and its
+    document prompt for the positive and negative, if the model has them."""
     own = getattr(model, "prompts", None) or {}
     document = own.get("document") or own.get("passage")
-    prompts = {"anchor": own.get("query"), "positive": document, "negative": document}
+    prompts = {column: own.get("query") if column == "anchor" else document for column in columns}
     return {column: prompt for column, prompt in prompts.items() if prompt}
 
 
@@ -75,8 +76,9 @@ def make_loss(model, guide, guide_name: str, train: pd.DataFrame, config: RunCon
     if not config.guide_cache:
         return GISTEmbedLoss(model, guide, **options), None
     report = (lambda done, total: progress("guide", done, total)) if progress else None
+    columns = training_columns(train)
     table, stats = build_table(
-        model, guide, training_columns(train), prompts=training_prompts(model), guide_name=guide_name,
+        model, guide, columns, prompts=training_prompts(model, columns), guide_name=guide_name,
         cache_dir=cache_dir, progress=report,
     )
     return CachedGISTEmbedLoss(model, guide, table, **options), stats
@@ -131,7 +133,7 @@ def finetune(model, guide, guide_name: str, train: pd.DataFrame, dev: IRData | N
         seed=config.seed,
         data_seed=config.seed,
         batch_sampler=BatchSamplers.NO_DUPLICATES,
-        prompts=training_prompts(model) or None,
+        prompts=training_prompts(model, list(dataset.column_names)) or None,
         eval_strategy="steps" if use_dev else "no",
         eval_steps=eval_steps if use_dev else None,
         save_strategy="steps",

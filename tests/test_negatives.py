@@ -43,11 +43,11 @@ def mine(per_question=3, margin=0.05, candidates=("pos", "copy", "hard", "far"))
 
 
 def test_near_copy_of_the_positive_is_removed_and_unrelated_passages_kept():
-    mined = mine()
-    assert list(mined.triplets["negative"]) == [CORPUS["hard"], CORPUS["far"]]
-    assert list(mined.triplets["question"]) == [QUESTION] * 2 and list(mined.triplets["passage"]) == [POSITIVE] * 2
+    mined = mine(per_question=2)
+    assert mined.training.values.tolist() == [[QUESTION, POSITIVE, CORPUS["hard"]], [QUESTION, POSITIVE, CORPUS["far"]]]
+    assert list(mined.training.columns) == ["question", "passage", "negative"]
     c = mined.counts
-    assert (c.pairs, c.candidates, c.removed, c.kept, c.pairs_without_negative) == (1, 3, 1, 2, 0)
+    assert (c.pairs, c.candidates, c.removed, c.kept, c.pairs_without_negative, c.filled_random) == (1, 3, 1, 2, 0, 0)
     [example] = mined.examples
     assert (example.question, example.positive, example.removed) == (QUESTION, POSITIVE, CORPUS["copy"])
     assert example.removed_similarity == pytest.approx(0.79) and example.positive_similarity == pytest.approx(0.8)
@@ -56,34 +56,46 @@ def test_near_copy_of_the_positive_is_removed_and_unrelated_passages_kept():
 
 def test_the_margin_is_relative_and_its_edge_is_removed():
     # 0.8 * (1 - 0.5) = 0.4: "edge" sits exactly on the line and goes, "hard" (0.39) stays
-    mined = mine(margin=0.5, candidates=("edge", "hard", "far"))
-    assert list(mined.triplets["negative"]) == [CORPUS["hard"], CORPUS["far"]]
-    assert mined.counts.removed == 1
+    mined = mine(per_question=2, margin=0.5, candidates=("edge", "hard", "far"))
+    assert list(mined.training["negative"]) == [CORPUS["hard"], CORPUS["far"]]
+    assert (mined.counts.candidates, mined.counts.removed, mined.counts.kept) == (3, 1, 2)
 
 
 def test_keeps_at_most_n_best_ranked():
     mined = mine(per_question=1, candidates=("far", "hard"))
-    assert list(mined.triplets["negative"]) == [CORPUS["far"]]
-    assert (mined.counts.candidates, mined.counts.kept) == (2, 1)
+    assert list(mined.training["negative"]) == [CORPUS["far"]]
+    assert (mined.counts.candidates, mined.counts.kept, mined.counts.filled_random) == (2, 1, 0)
 
 
 def test_other_positives_of_the_same_question_are_never_negatives():
     train = pd.DataFrame({"question": [QUESTION, QUESTION], "passage": [POSITIVE, CORPUS["far"]]})
-    mined = mine_hard_negatives(train, CORPUS, [["far", "hard"], ["pos", "hard"]], hand_guide, 3, 0.05)
+    mined = mine_hard_negatives(train, CORPUS, [["far", "hard"], ["pos", "hard"]], hand_guide, 1, 0.05)
     # row 1 drops "far" (its question's other positive); row 2 drops "pos", and "hard" is closer to the
-    # question than row 2's own positive ("far", 0.05), so the guide removes it there
-    assert list(mined.triplets["negative"]) == [CORPUS["hard"]]
-    assert (mined.counts.candidates, mined.counts.removed, mined.counts.pairs_without_negative) == (2, 1, 1)
+    # question than row 2's own positive ("far", 0.05), so the guide removes it there; every other passage
+    # is as close, so row 2 is filled with the least similar of them, "hard"
+    assert mined.training.values.tolist() == [[QUESTION, POSITIVE, CORPUS["hard"]],
+                                              [QUESTION, CORPUS["far"], CORPUS["hard"]]]
+    c = mined.counts
+    assert (c.candidates, c.removed, c.kept, c.pairs_without_negative, c.filled_random) == (2, 1, 1, 1, 1)
 
 
-def test_all_candidates_removed_leaves_the_pair_out():
-    mined = mine(candidates=("copy",))
-    assert mined.triplets.empty and mined.counts.pairs_without_negative == 1
+def test_slots_the_guide_leaves_empty_are_filled_with_passages_it_passes():
+    mined = mine(per_question=2, candidates=("copy", "hard"))
+    # "copy" is removed; "hard" is kept; the second slot takes a random passage the guide passes
+    first, second = mined.training["negative"]
+    assert first == CORPUS["hard"] and second in (CORPUS["edge"], CORPUS["far"])
+    assert (mined.counts.removed, mined.counts.kept, mined.counts.filled_random) == (1, 1, 1)
+
+
+def test_every_pair_keeps_its_row_even_when_every_candidate_is_removed():
+    mined = mine(per_question=1, candidates=("copy",))
+    assert len(mined.training) == 1 and mined.training["negative"][0] != POSITIVE
+    assert mined.counts.pairs_without_negative == 1 and mined.counts.filled_random == 1
 
 
 def test_zero_switches_mining_off():
     mined = mine(per_question=0)
-    assert mined.triplets.empty and list(mined.triplets.columns) == ["question", "passage", "negative"]
+    assert mined.training.values.tolist() == [[QUESTION, POSITIVE]]
     assert mined.counts.candidates == 0 and mined.examples == []
 
 
@@ -117,12 +129,13 @@ def test_mined_triplets_train_from_the_guide_cache(tiny, cache_dir, sample_pairs
     guide = SentenceTransformer(str(tiny["guide"]), device="cpu")
     train = pd.DataFrame({"question": [QUESTION, "how deep do i plant garlic"], "passage": [POSITIVE, CORPUS["far"]]})
     embed = guide_embedder(model, guide, "guide", cache_dir, prompts={})
-    mined = mine_hard_negatives(train, CORPUS, [["copy", "hard"], ["edge", "hard"]], embed, 3, margin=0.0)
+    mined = mine_hard_negatives(train, CORPUS, [["copy", "hard"], ["edge", "hard"]], embed, 2, margin=0.0)
     vectors = embed([QUESTION], "anchor")
     assert np.linalg.norm(vectors, axis=1) == pytest.approx(1.0)
     assert mined.counts.candidates == 4 and mined.counts.kept > 0
     # training on the triplets then finds every guide embedding on disk
     config = RunConfig(pairs=sample_pairs, epochs=1, batch_size=2, guide_cache=True)
-    result = finetune(model, guide, "guide", mined.triplets, None, config, tmp_path / "work", cache_dir=cache_dir)
-    assert result.loss == "CachedGISTEmbedLoss" and result.steps == math.ceil(mined.counts.kept / 2)
+    result = finetune(model, guide, "guide", mined.training, None, config, tmp_path / "work", cache_dir=cache_dir)
+    assert len(mined.training) == 2 * len(train)
+    assert result.loss == "CachedGISTEmbedLoss" and result.steps == math.ceil(len(mined.training) / 2)
     assert result.guide.encoded == 0 and result.guide.cache_hit
