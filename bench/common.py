@@ -205,13 +205,14 @@ def train_steps(model, loss, train: pd.DataFrame, max_steps: int, out_dir: Path,
     from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
     from sentence_transformers.sentence_transformer.training_args import BatchSamplers
 
-    from adapt.train import training_prompts
+    from adapt.train import training_columns, training_prompts
 
-    dataset = Dataset.from_dict({"anchor": list(train["question"]), "positive": list(train["passage"])})
+    dataset = Dataset.from_dict(training_columns(train))
     args = SentenceTransformerTrainingArguments(
         output_dir=str(out_dir), max_steps=max_steps, per_device_train_batch_size=batch_size,
         learning_rate=learning_rate, warmup_steps=warmup_ratio, seed=seed, data_seed=seed,  # float = ratio
-        batch_sampler=BatchSamplers.NO_DUPLICATES, prompts=training_prompts(model) or None,
+        batch_sampler=BatchSamplers.NO_DUPLICATES,
+        prompts=training_prompts(model, dataset.column_names) or None,
         eval_strategy="no", save_strategy="no", logging_steps=max(1, max_steps), report_to="none",
         disable_tqdm=True, dataloader_num_workers=0, dataloader_pin_memory=False,
     )
