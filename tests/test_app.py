@@ -122,8 +122,8 @@ def test_upload_shows_preview_and_data_summary_and_stores_under_a_generated_name
     assert "135 to train on (142 pairs), 19 to pick the best checkpoint (dev), 39 held out" in summary
     assert "136 passages, 65 of them from the extra passages file" in summary
     preview = at.table[0].value  # a static table: long passages wrap instead of running off the side
-    assert list(preview.columns) == ["question", "passage"] and len(preview) == 8
-    assert preview.equals(pd.read_csv(PAIRS, dtype=str).head(8).map(plain))  # escaped: cells are markdown
+    assert list(preview.columns) == ["question", "passage"] and len(preview) == 5
+    assert preview.equals(pd.read_csv(PAIRS, dtype=str).head(5).map(plain))  # escaped: cells are markdown
     assert not at.button(key="run").disabled
 
     stored = sorted((app_dir / "uploads").iterdir())
