@@ -160,15 +160,20 @@ def metric_label(key: str) -> str:
     return f"{METRIC_NAMES.get(name, name)}{at}{k}"
 
 
+def _no_interval(s: dict) -> bool:
+    """Too few test questions (or no resamples) for an interval: NaN in report.json (null read as NaN too)."""
+    return s["low"] is None or math.isnan(s["low"])
+
+
 def interval_direction(s: dict) -> str:
-    if math.isnan(s["low"]):
+    if _no_interval(s):
         return "unclear"
     return "better" if s["low"] > 0 else "worse" if s["high"] < 0 else "unclear"
 
 
 def interval_text(s: dict) -> str:
     """One bootstrap interval (a ``report["significance"]`` entry) and what it supports, in words."""
-    if math.isnan(s["low"]):
+    if _no_interval(s):
         return "too few test questions for an interval, so there is no telling how sure this is"
     reading = {"better": "the whole interval is above zero, so the gain is unlikely to be noise",
                "worse": "the whole interval is below zero, so fine-tuning made retrieval worse",
@@ -186,7 +191,7 @@ def interpret_change(report: dict) -> Headline:
         s = {"change": report["metrics"]["finetuned"][key] - report["metrics"]["base"][key], "low": nan,
              "high": nan, "p_value": nan}
     else:
-        s = significance[key]
+        s = {name: float("nan") if value is None else value for name, value in significance[key].items()}
     change = s["change"]
     moved = (f"{abs(change):.4f} higher than" if change >= 5e-5 else f"{abs(change):.4f} lower than"
              if change <= -5e-5 else "the same as")

@@ -70,6 +70,13 @@ def test_the_headline_reads_the_interval(s, direction, words):
     assert headline.low == s["low"] or math.isnan(headline.low) and math.isnan(s["low"])
 
 
+def test_an_interval_written_as_null_reads_as_none():
+    headline = interpret_change(report(**{"ndcg@10": interval(0.25, None, None, None)}))
+    assert headline.direction == "unclear" and math.isnan(headline.low) and math.isnan(headline.high)
+    assert headline.sentence.endswith("(too few test questions for an interval, so there is no telling how sure "
+                                      "this is).")
+
+
 def test_the_headline_without_any_interval_uses_the_deepest_ndcg():
     r = report()
     del r["metrics"]["base"]["ndcg@10"], r["metrics"]["finetuned"]["ndcg@10"]
