@@ -28,6 +28,11 @@ class Run:
         index = PassageIndex.load(self.out / "index" / which)
         return Retriever(load_model(self, which), index)
 
+    def question_id(self, text: str) -> str | None:
+        """The id of the test question with this text (surrounding spaces ignored), or None for any other query."""
+        text = text.strip()
+        return next((qid for qid, question in self.test.queries.items() if question.strip() == text), None)
+
 
 def open_run(out: Path | str) -> Run:
     out = Path(out)

@@ -16,7 +16,7 @@ from adapt.config import RunConfig
 from adapt.data import read_table
 from adapt.pipeline import prepare_data
 
-PREVIEW_ROWS = 8
+PREVIEW_ROWS = 5  # full passages wrap in the preview table, so a few rows fill a screen
 
 
 @dataclass(frozen=True)
