@@ -14,17 +14,9 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from adapt.data import (
-    Pairs,
-    ir_data,
-    load_corpus,
-    load_pairs,
-    normalise,
-    read_table,
-    split_pairs,
-    write_splits,
-)
+from adapt.data import Pairs, ir_data, load_corpus, load_pairs, split_pairs, write_splits
 from adapt.errors import DataError
+from adapt.readers import read_table
 
 
 def write(path, text: str | bytes):
@@ -78,7 +70,8 @@ def test_missing_file_under_a_file(tmp_path):
 def test_directory(tmp_path):
     with pytest.raises(DataError) as excinfo:
         load_pairs(tmp_path)
-    assert message(excinfo) == f"pairs file '{tmp_path}' is a directory; pass a .csv, .tsv, .jsonl or .parquet file"
+    assert message(excinfo) == (f"pairs file '{tmp_path}' is a directory; "
+                                "pass a .csv, .tsv, .txt, .jsonl, .json or .parquet file")
 
 
 def test_named_pipe_is_refused_without_reading_it(tmp_path):
@@ -369,11 +362,35 @@ def test_jsonl_bad_line(tmp_path):
 
 
 def test_jsonl_line_not_an_object(tmp_path):
-    path = write(tmp_path / "pairs.json", '[{"question": "q", "passage": "p"}]\n')
+    path = write(tmp_path / "pairs.jsonl", '{"question": "q", "passage": "p"}\n"just text"\n')
     with pytest.raises(DataError) as excinfo:
         load_pairs(path)
-    assert message(excinfo) == (f"pairs file '{path}' line 1 is not a JSON object; write one object per line, "
+    assert message(excinfo) == (f"pairs file '{path}' line 2 is not a JSON object; write one object per line, "
                                 'e.g. {"question": "...", "passage": "..."}')
+
+
+def test_json_array_item_not_an_object(tmp_path):
+    path = write(tmp_path / "pairs.json", '[\n  {"question": "q", "passage": "p"},\n  ["q2", "p2"]\n]\n')
+    with pytest.raises(DataError) as excinfo:
+        load_pairs(path)
+    assert message(excinfo) == (f"pairs file '{path}' item 2 of the array is not a JSON object; "
+                                'write an array of objects, e.g. {"question": "...", "passage": "..."}')
+
+
+def test_json_array_that_is_not_valid_json(tmp_path):
+    path = write(tmp_path / "pairs.json", '[\n  {"question": "q", "passage": "p"},\n  {"question": "q2"\n]\n')
+    with pytest.raises(DataError) as excinfo:
+        load_pairs(path)
+    assert message(excinfo) == (f"pairs file '{path}' is not valid JSON (Expecting ',' delimiter at line 4, "
+                                "column 1); write one JSON array of objects, or one JSON object per line")
+
+
+@pytest.mark.parametrize("text", ["[]", "[\n]\n"])
+def test_empty_json_array(tmp_path, text):
+    path = write(tmp_path / "pairs.json", text)
+    with pytest.raises(DataError) as excinfo:
+        load_pairs(path)
+    assert message(excinfo) == f"pairs file '{path}' is empty; it needs at least one JSON object"
 
 
 def test_jsonl_integer_too_long_for_python(tmp_path):
@@ -467,16 +484,6 @@ def test_too_few_questions_left_beside_eval_pairs():
     assert (splits.counts["train_questions"], splits.counts["dev_questions"]) == (4, 1)
 
 
-def test_every_test_question_leaks():
-    pairs = many_pairs(12)
-    eval_pairs = pairs_of([("Question 3?", "passage 3.0")])
-    with pytest.raises(DataError) as excinfo:
-        split_pairs(pairs, 0.2, 0.0, seed=0, eval_pairs=pairs_of([("QUESTION 3!", "x")]), drop_leaks=True)
-    assert message(excinfo) == ("every test question duplicates a training question, so nothing is left to "
-                                "evaluate; run without --drop-leaks or use a test set with new questions")
-    assert split_pairs(pairs, 0.2, 0.0, seed=0, eval_pairs=eval_pairs).counts["leaks_exact"] == 1
-
-
 # ----------------------------------------------------------------------------------------------
 # Normal behaviour
 
@@ -506,7 +513,8 @@ def test_column_names_are_stripped(tmp_path):
 def test_columns_equal_after_stripping_stay_distinct(tmp_path):
     path = write(tmp_path / "pairs.csv", "question, question,passage\nfirst,second,p\n")
     assert list(read_table(path).columns) == ["question", "question.1", "passage"]
-    assert load_pairs(path).frame.to_dict("records") == [{"question": "first", "passage": "p"}]
+    assert load_pairs(path, question_col="question.1").frame.to_dict("records") == [
+        {"question": "second", "passage": "p"}]
 
 
 EXPECTED = [{"question": "what, exactly?", "passage": 'a "quoted"\nanswer'}, {"question": "q2", "passage": "p2"}]
@@ -654,19 +662,6 @@ def test_extra_passages_join_the_corpus():
     assert splits.corpus["passage_id"].tolist() == [f"d{i}" for i in range(12)]
     assert splits.counts["corpus_size"] == 12 and splits.counts["extra_passages"] == 3
     assert splits.passage_ids()["extra two"] == "d11"
-
-
-def test_leaks_are_counted_and_dropped():
-    pairs = many_pairs(12)
-    eval_pairs = pairs_of([("Question 3?", "passage 3.0"), ("QUESTION 4", "passage 4.0"), ("new one", "x")])
-    kept = split_pairs(pairs, 0.2, 0.0, seed=0, eval_pairs=eval_pairs)
-    assert kept.counts["leaks_exact"] == 2 and kept.counts["leaks_dropped"] == 0 and len(kept.test) == 3
-    dropped = split_pairs(pairs, 0.2, 0.0, seed=0, eval_pairs=eval_pairs, drop_leaks=True)
-    assert dropped.test["question"].tolist() == ["new one"] and dropped.counts["leaks_dropped"] == 2
-
-
-def test_normalise():
-    assert normalise("  What's   the PH of Soil?? ") == "what s the ph of soil"
 
 
 def test_ir_data_with_shared_passages():
