@@ -94,7 +94,7 @@ def load_corpus(path: Path | str) -> list[str]:
     """Extra passages: a ``passage`` column (or a file with a single column)."""
     table = read_file(path, "corpus")
     frame, label = table.frame, file_label(path, "corpus")
-    single = None if len(frame.columns) > 1 else frame.columns[0]
+    single = frame.columns[0] if len(frame.columns) == 1 else None
     column = pick_column(table, single, PASSAGE_NAMES, "passage", "a file with a single column", label)
     passages = frame[column].astype(str).str.strip()
     passages = passages[passages != ""]

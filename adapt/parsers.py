@@ -232,7 +232,7 @@ def parse_parquet(raw: bytes, label: str) -> Table:
         raise DataError(f"{label} has {columns:,} columns, more than the {MAX_COLUMNS:,} it may have; "
                         "keep the question and passage columns and a few others")
     try:
-        table = pq.read_table(io.BytesIO(raw))
+        table = pq.ParquetFile(io.BytesIO(raw)).read()  # (pq.read_table refuses repeated column names)
         table.validate(full=True)  # a damaged string column can hold bytes that are not UTF-8
         index = {c for c in (table.schema.pandas_metadata or {}).get("index_columns", []) if isinstance(c, str)}
         kept = [i for i, f in enumerate(table.schema) if f.name not in index]  # pandas' saved row index

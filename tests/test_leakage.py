@@ -116,3 +116,25 @@ def test_run_data_and_app_summary_drop_exact_leaks(tmp_path):
         "1 test question repeats a training question (after normalising); kept (tick 'Drop leaked test questions' to drop it)",
         "Near-duplicate test questions (guide similarity 0.95 or more) are counted when the run starts",
     ]
+
+
+def test_the_run_reports_and_drops_leaks_as_its_summary_said(tiny, tmp_path, cache_dir):
+    from adapt.pipeline import run_pipeline
+
+    pairs = write_pairs(tmp_path / "pairs.csv", [(f"how do I grow plant number {i}", f"passage {i}")
+                                                 for i in range(12)])
+    test = write_pairs(tmp_path / "test.csv", [("How do I grow plant number 3?", "passage 3"),
+                                               ("how do i grow plant number 4", "passage 4"),
+                                               ("what eats aphids", "ladybirds eat aphids")])
+    config = RunConfig(pairs=pairs, eval_pairs=test, out=tmp_path / "run", base=str(tiny["student"]),
+                       guide=str(tiny["guide"]), epochs=1, batch_size=16, bootstrap=50, dev_fraction=0.0,
+                       drop_leaks=True)
+    summary = data_summary(config)
+    assert summary.counts["leaks_exact"] == 2 and summary.counts["test_questions"] == 1
+    report = run_pipeline(config).report
+    near = report["leakage"]["near_duplicates"]
+    assert report["leakage"]["exact_or_normalised"] == 2 and report["leakage"]["dropped_exact"] == 2
+    assert report["data"]["test_questions"] == summary.counts["test_questions"] - near
+    written = pd.read_csv(tmp_path / "run" / "data" / "test.csv")
+    assert written["question"].tolist() == ["what eats aphids"][: 1 - near]
+    assert "ladybirds eat aphids" in set(pd.read_csv(tmp_path / "run" / "data" / "corpus.csv")["passage"])
