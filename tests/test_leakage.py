@@ -136,5 +136,5 @@ def test_the_run_reports_and_drops_leaks_as_its_summary_said(tiny, tmp_path, cac
     assert report["leakage"]["exact_or_normalised"] == 2 and report["leakage"]["dropped_exact"] == 2
     assert report["data"]["test_questions"] == summary.counts["test_questions"] - near
     written = pd.read_csv(tmp_path / "run" / "data" / "test.csv")
-    assert written["question"].tolist() == ["what eats aphids"][: 1 - near]
+    assert written["question"].tolist() == ["what eats aphids"]  # (so near is 0: dropping it would leave none)
     assert "ladybirds eat aphids" in set(pd.read_csv(tmp_path / "run" / "data" / "corpus.csv")["passage"])
