@@ -47,8 +47,8 @@ def _either(words: list[str], joiner: str = "or") -> str:
 
 
 def suffix_list() -> str:
-    """"a .csv, .tsv, ... or .parquet file": what to pass instead of something else."""
-    return f"a {_either([s for f in FORMATS for s in f.suffixes])} file"
+    """"a .csv, .tsv, .jsonl or .parquet file" (the usual extension of each format): what to pass instead."""
+    return f"a {_either([f.suffixes[0] for f in FORMATS])} file"
 
 
 def describe_formats() -> str:
