@@ -75,11 +75,11 @@ def parse_delimited(text: str, kind: str, label: str) -> Table:
         ) from None
     header, frame = frame.iloc[0], frame.iloc[1:-1].reset_index(drop=True)
     extra = (frame[width] != "").to_numpy()
-    row = int(extra.argmax()) + 1 if extra.any() else _wide_row(text, sep, width)
-    if row:
+    rows = [r for r in (int(extra.argmax()) + 1 if extra.any() else 0, _wide_row(text, sep, width)) if r]
+    if rows:
         what = "a tab" if kind == "tsv" else "a comma"
         raise DataError(
-            f"{label} data row {row} has more fields than the header has names ({width}); "
+            f"{label} data row {min(rows)} has more fields than the header has names ({width}); "
             f"put double quotes around fields that contain {what}, or name every column in the header"
         )
     frame = frame.drop(columns=width)
@@ -92,7 +92,7 @@ def _wide_row(text: str, sep: str, width: int) -> int:
     """The first data row with text beyond the header's width plus one field (as in "q,p,,x"), or 0."""
     if text.count(sep) <= width:  # no row can be that wide
         return 0
-    blank = " \r\n\ufeff" + ("" if sep == "\t" else "\t")
+    blank = _blank(sep)
     number = -1  # the header is row 0
     with _field_limit(len(text) + 1):
         try:
@@ -105,6 +105,11 @@ def _wide_row(text: str, sep: str, width: int) -> int:
         except csv.Error:  # pandas read it, so this is a quirk of the csv module: leave it to pandas
             return 0
     return 0
+
+
+def _blank(sep: str) -> str:
+    """The characters of a line that pandas skips as blank."""
+    return " \r\n\ufeff" + ("" if sep == "\t" else "\t")
 
 
 @contextlib.contextmanager
@@ -125,7 +130,7 @@ def _header_width(text: str, sep: str, label: str) -> int:
             consumed.append(line)
             yield line
 
-    blank = " \r\n\ufeff" + ("" if sep == "\t" else "\t")  # pandas skips lines of only these
+    blank = _blank(sep)
     try:
         with _field_limit(HEADER_FIELD_LIMIT):
             for record in csv.reader(lines(), delimiter=sep):
@@ -168,7 +173,7 @@ def parse_json(text: str, label: str) -> Table:
         if not isinstance(items, list):
             raise DataError(f"{label} is not a JSON array; write one JSON array of objects, "
                             "or one JSON object per line")
-        return _json_table(((f"in item {i} of the array", item) for i, item in enumerate(items, start=1)), label)
+        return _json_table(((f"item {i} of the array", item) for i, item in enumerate(items, start=1)), label)
     return _json_table(_json_lines(text, label), label)
 
 
@@ -179,38 +184,39 @@ def _json_lines(text: str, label: str):
         if not line.strip():
             continue
         try:
-            yield f"on line {number}", json.loads(line)
+            yield f"line {number}", json.loads(line)
         except (ValueError, RecursionError):  # JSONDecodeError, or an integer too long to convert
             raise DataError(f"{label} line {number} is not valid JSON; write one JSON object per line") from None
 
 
 def _json_table(rows_at, label: str) -> Table:
+    """A table from (place, value) pairs, where place is "line 3" or "item 3 of the array"."""
     rows = []
-    where_of: dict[str, NotText] = {}
+    not_text: dict[str, NotText] = {}  # by key: the first value that is not a string (or null)
     keys: dict[str, None] = {}
-    for where, row in rows_at:
+    for place, row in rows_at:
         if not isinstance(row, dict):
-            fix = ("write one object per line" if where.startswith("on line") else "write an array of objects")
-            raise DataError(f"{label} {where.split(' ', 1)[1]} is not a JSON object; {fix}, "
+            fix = "write one object per line" if place.startswith("line") else "write an array of objects"
+            raise DataError(f"{label} {place} is not a JSON object; {fix}, "
                             'e.g. {"question": "...", "passage": "..."}')
         try:
             rows.append({str(k): _json_text(v) for k, v in row.items()})
         except (ValueError, RecursionError):
-            raise DataError(f"{label} {where.split(' ', 1)[1]} has a value that cannot be turned into text; "
+            raise DataError(f"{label} {place} has a value that cannot be turned into text; "
                             "write questions and passages as JSON strings") from None
         for key, value in row.items():
-            if str(key) not in where_of and value is not None and not isinstance(value, str):
+            if str(key) not in not_text and value is not None and not isinstance(value, str):
                 what = next(name for types, name in JSON_KINDS if isinstance(value, types))
-                where_of[str(key)] = NotText(what, where, "json")
+                not_text[str(key)] = NotText(what, ("on " if place.startswith("line") else "in ") + place, "json")
         keys.update(dict.fromkeys(rows[-1]))
         if len(keys) > MAX_COLUMNS:
-            raise DataError(f"{label} has more than {MAX_COLUMNS:,} different keys by {where.split(' ', 1)[1]}; "
+            raise DataError(f"{label} has more than {MAX_COLUMNS:,} different keys by {place}; "
                             'write the same few keys on every line, e.g. {"question": "...", "passage": "..."}')
     if not rows:
         raise DataError(f"{label} is empty; it needs at least one JSON object")
     frame = pd.DataFrame(rows, columns=list(keys)).fillna("")
     names = [str(c).strip() for c in frame.columns]
-    return Table(frame, names, {i: where_of[key] for i, key in enumerate(keys) if key in where_of})
+    return Table(frame, names, {i: not_text[key] for i, key in enumerate(keys) if key in not_text})
 
 
 def _json_text(value) -> str:

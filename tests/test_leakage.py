@@ -46,7 +46,8 @@ def test_exact_leaks_are_counted_and_dropped():
     assert (kept.counts["leaks_exact"], kept.counts["leaks_dropped"], len(kept.test)) == (2, 0, 4)
     dropped = leakage.check_exact(splits, drop=True)
     assert dropped.test["question"].tolist() == ["new one"]
-    assert (dropped.counts["leaks_dropped"], dropped.counts["test_pairs"], dropped.counts["test_questions"]) == (3, 1, 1)
+    counts = dropped.counts
+    assert (counts["leaks_dropped"], counts["test_pairs"], counts["test_questions"]) == (3, 1, 1)
     assert dropped.corpus.equals(splits.corpus)  # the dropped questions' passages stay searchable
 
 
@@ -113,7 +114,8 @@ def test_run_data_and_app_summary_drop_exact_leaks(tmp_path):
     ]
     config = RunConfig(pairs=pairs, eval_pairs=test, out=tmp_path / "run")
     assert data_summary(config).lines()[-2:] == [
-        "1 test question repeats a training question (after normalising); kept (tick 'Drop leaked test questions' to drop it)",
+        "1 test question repeats a training question (after normalising); "
+        "kept (tick 'Drop leaked test questions' to drop it)",
         "Near-duplicate test questions (guide similarity 0.95 or more) are counted when the run starts",
     ]
 
