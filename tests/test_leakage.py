@@ -7,7 +7,7 @@ import pytest
 
 from adapt import leakage
 from adapt.config import RunConfig
-from adapt.data import Pairs, split_pairs
+from adapt.data import Pairs, Splits, split_pairs
 from adapt.errors import DataError
 from adapt.pipeline import prepare_data
 from app.preflight import data_summary
@@ -79,7 +79,7 @@ def test_check_near_reports_and_drops_them():
 
 def test_no_training_or_no_test_questions_find_nothing():
     splits = splits_with(["near copy"])
-    empty = leakage.Splits(splits.train.iloc[:0], splits.dev, splits.test, splits.corpus, {})
+    empty = Splits(splits.train.iloc[:0], splits.dev, splits.test, splits.corpus, {})
     assert leakage.find_near(empty, embed) == []
 
 
