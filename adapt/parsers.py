@@ -12,6 +12,7 @@ import contextlib
 import csv
 import io
 import json
+import threading
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -22,6 +23,7 @@ from adapt.errors import DataError
 
 MAX_COLUMNS = 1000
 HEADER_FIELD_LIMIT = 131072  # csv's own default field limit: a longer header field is not a name
+_FIELD_LIMIT_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -114,11 +116,13 @@ def _blank(sep: str) -> str:
 
 @contextlib.contextmanager
 def _field_limit(limit: int):
-    previous = csv.field_size_limit(max(limit, HEADER_FIELD_LIMIT))
-    try:
-        yield
-    finally:
-        csv.field_size_limit(previous)
+    """csv's field limit is one setting for the whole process: set it for one parse at a time."""
+    with _FIELD_LIMIT_LOCK:
+        previous = csv.field_size_limit(max(limit, HEADER_FIELD_LIMIT))
+        try:
+            yield
+        finally:
+            csv.field_size_limit(previous)
 
 
 def _header_width(text: str, sep: str, label: str) -> int:

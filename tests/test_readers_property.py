@@ -617,6 +617,10 @@ def bad_files(folder: Path) -> dict[str, Path]:
         "bad_json": folder / "bad.jsonl",
         "bad_parquet": folder / "bad.parquet",
         "too_few": folder / "few.csv",
+        "wide_row": folder / "wide.csv",
+        "two_passages": folder / "two.csv",
+        "parquet_numbers": folder / "numbers.parquet",
+        "json_array_broken": folder / "broken.json",
     }
     files["utf16"].write_bytes("question,passage\nq,p\n".encode("utf-16"))
     files["latin1"].write_bytes("question,passage\ncafé,p\n".encode("latin-1"))
@@ -627,11 +631,15 @@ def bad_files(folder: Path) -> dict[str, Path]:
     files["bad_json"].write_text('{"question": "q", "passage": \n')
     files["bad_parquet"].write_bytes(b"PAR1" + bytes(100) + b"PAR1")
     files["too_few"].write_text("question,passage\nq1,p1\nq2,p2\n")
+    files["wide_row"].write_text("question,passage\nq1,p1,,x\n")
+    files["two_passages"].write_text("question,passage,passage\n,q1,p1\n")
+    pq.write_table(pa.table({"question": [1, 2], "passage": ["p1", "p2"]}), files["parquet_numbers"])
+    files["json_array_broken"].write_text('[\n  {"question": "q",\n')
     return files
 
 
 CLI_CASES = ["missing", "directory", "utf16", "latin1", "binary", "header_only", "wrong_columns", "stray_quote",
-             "bad_json", "bad_parquet", "too_few"]
+             "bad_json", "bad_parquet", "too_few", "wide_row", "two_passages", "parquet_numbers", "json_array_broken"]
 
 
 @pytest.mark.parametrize("case", CLI_CASES)
