@@ -24,10 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
-from adapt import __version__, models
+from adapt import __version__, leakage, models
 from adapt.config import RunConfig
 from adapt.data import IRData, Splits, ir_data, load_corpus, load_pairs, split_pairs, write_splits
-from adapt.errors import DataError, RunError
+from adapt.errors import RunError
 from adapt.evaluate import evaluate_index
 from adapt.files import RunLock, atomic_write_json, atomic_write_text, replace_dir
 from adapt.index import PassageIndex, encode_passages, encode_queries
@@ -42,7 +42,6 @@ Progress = Callable[[str, int, int], None]
 STAGES = ("data", "models", "leakage", "encode base", "index base", "evaluate base", "guide", "train",
           "encode fine-tuned", "index fine-tuned", "evaluate", "report")
 ENCODE_CHUNK = 256
-NEAR_DUPLICATE_SIMILARITY = 0.95
 OUTPUTS = ("model", "index", "data", "report.json", "report.md", "per_query.csv")
 
 
@@ -87,13 +86,13 @@ def failpoint(name: str) -> None:
 
 
 def prepare_data(config: RunConfig) -> Splits:
-    """Read, clean and split the inputs; raises ``DataError`` before anything is written."""
+    """Read, clean and split the inputs and settle exact leaks; raises ``DataError`` before anything is written."""
     pairs = load_pairs(config.pairs, config.question_col, config.passage_col)
     eval_pairs = (load_pairs(config.eval_pairs, config.question_col, config.passage_col, role="eval pairs")
                   if config.eval_pairs else None)
     extra = load_corpus(config.corpus) if config.corpus else None
-    return split_pairs(pairs, config.eval_fraction, config.dev_fraction, config.seed, eval_pairs, extra,
-                       drop_leaks=config.drop_leaks)
+    splits = split_pairs(pairs, config.eval_fraction, config.dev_fraction, config.seed, eval_pairs, extra)
+    return leakage.check_exact(splits, config.drop_leaks)
 
 
 def run_pipeline(config: RunConfig, progress: Progress | None = None) -> RunResult:
@@ -124,10 +123,8 @@ def _run_locked(config: RunConfig, splits: Splits, stages: _Stages) -> RunResult
                        "guide": {**guide_spec.to_dict(), **models.describe(guide)}}
 
     with stages.stage("leakage"):
-        leakage = find_leaks(base, guide, guide_spec.resolved, splits,
-                             cache_dir if config.guide_cache else None)
-        if config.drop_leaks and leakage["near_duplicate_questions"]:
-            splits = drop_test_questions(splits, set(leakage["near_duplicate_questions"]))
+        embed = _guide_embed(base, guide, guide_spec.resolved, cache_dir if config.guide_cache else None)
+        splits, leaks = leakage.check_near(splits, embed, config.drop_leaks)
     test = ir_data(splits.test, splits.corpus)
     dev = ir_data(splits.dev, splits.corpus) if len(splits.dev) else None
     data_fp = _data_fingerprint(splits)
@@ -175,7 +172,7 @@ def _run_locked(config: RunConfig, splits: Splits, stages: _Stages) -> RunResult
             evaluations={"base": base_eval, "finetuned": tuned_eval, "bm25": bm25_eval},
             dev={"base": base_dev_eval, "finetuned": tuned_dev_eval}, training=training,
             indexes={"base": base_index.info, "finetuned": tuned_index.info},
-            leakage={k: v for k, v in leakage.items() if k != "near_duplicate_questions"},
+            leakage=leaks,
             timings=stages.timings,
         )
         per_query = per_query_table(test, {"base": base_eval, "finetuned": tuned_eval, "bm25": bm25_eval})
@@ -284,51 +281,13 @@ def _tidy_work(work: Path, keep: set[str]) -> None:
 # Helpers
 
 
-def find_leaks(model, guide, guide_name: str, splits: Splits, cache_dir: Path | None) -> dict:
-    """Test questions that duplicate (normalised text) or nearly duplicate (guide cosine) a training one.
-
-    The guide embeds the questions as training will (same tokens, same cache), so the training
-    questions cost nothing extra.
-    """
+def _guide_embed(model, guide, guide_name: str, cache_dir: Path | None) -> leakage.Embed:
+    """The guide's embedding of questions as training will make it (same tokens, same cache)."""
     from adapt.guide import guide_vectors
     from adapt.train import training_prompts
 
-    train_questions = list(dict.fromkeys(splits.train["question"]))
-    test_questions = list(dict.fromkeys(splits.test["question"]))
-    result = {"exact_or_normalised": splits.counts.get("leaks_exact", 0),
-              "dropped_exact": splits.counts.get("leaks_dropped", 0),
-              "near_duplicate_threshold": NEAR_DUPLICATE_SIMILARITY, "near_duplicates": 0,
-              "near_duplicate_questions": [], "examples": []}
-    if not train_questions or not test_questions:
-        return result
-    vectors = guide_vectors(model, guide, train_questions + test_questions,
-                            training_prompts(model).get("anchor"), guide_name, cache_dir)
-    train_vectors, test_vectors = vectors[: len(train_questions)], vectors[len(train_questions):]
-    best = np.zeros(len(test_questions))
-    nearest = np.zeros(len(test_questions), dtype=int)
-    for start in range(0, len(test_vectors), 1024):
-        sims = test_vectors[start:start + 1024] @ train_vectors.T
-        best[start:start + 1024] = sims.max(axis=1)
-        nearest[start:start + 1024] = sims.argmax(axis=1)
-    near = np.flatnonzero(best >= NEAR_DUPLICATE_SIMILARITY)
-    result["near_duplicates"] = int(len(near))
-    result["near_duplicate_questions"] = [test_questions[i] for i in near]
-    result["examples"] = [
-        {"test": test_questions[i], "train": train_questions[nearest[i]], "similarity": round(float(best[i]), 4)}
-        for i in near[:5]
-    ]
-    return result
-
-
-def drop_test_questions(splits: Splits, questions: set[str]) -> Splits:
-    """``--drop-leaks``: remove near-duplicate test questions (their passages stay in the corpus)."""
-    test = splits.test[~splits.test["question"].isin(questions)].reset_index(drop=True)
-    if test.empty:
-        raise DataError("every test question nearly duplicates a training question; nothing is left to evaluate")
-    counts = dict(splits.counts)
-    counts["leaks_dropped"] = counts.get("leaks_dropped", 0) + len(splits.test) - len(test)
-    counts["test_pairs"], counts["test_questions"] = len(test), int(test["question"].nunique())
-    return Splits(splits.train, splits.dev, test, splits.corpus, counts)
+    prompt = training_prompts(model).get("anchor")
+    return lambda texts: guide_vectors(model, guide, texts, prompt, guide_name, cache_dir)
 
 
 def _hash(*parts) -> str:

@@ -17,15 +17,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from adapt import readers
 from adapt.errors import ConfigError, DataError
 from adapt.files import atomic_write_bytes
 
 DEFAULT_DIR = "adapt_app_runs"
 DEFAULT_MAX_UPLOAD_MB = 50
 MB = 1024 * 1024
-# the extensions adapt.data reads, and the one we store each under
-FORMATS = {".csv": ".csv", ".tsv": ".tsv", ".txt": ".tsv", ".jsonl": ".jsonl", ".json": ".jsonl",
-           ".parquet": ".parquet"}
+# the extensions adapt.readers reads, and the one we store each under
+FORMATS = {suffix: f.suffixes[0] for f in readers.FORMATS for suffix in f.suffixes}
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,7 @@ def save_upload(data: bytes, name: str, workdir: Path, limit_mb: int, role: str 
     """Check an upload's type and size and store it under a generated name; raises ``DataError``."""
     suffix = Path(name).suffix.lower()
     if suffix not in FORMATS:
-        raise DataError(f"{role} file '{name}' is not a .csv, .tsv, .jsonl or .parquet file; "
+        raise DataError(f"{role} file '{name}' is not {readers.suffix_list()}; "
                         "save it as CSV (in Excel: 'CSV UTF-8') and upload that")
     if len(data) > limit_mb * MB:
         raise DataError(f"{role} file '{name}' is {len(data) / MB:.1f} MB, over the {limit_mb} MB upload limit; "
