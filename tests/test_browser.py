@@ -119,7 +119,7 @@ def test_upload_run_and_compare_in_a_real_browser(app_url, tiny, tmp_path):
             expect(page.get_by_role("heading", name="1. Upload your pairs")).to_be_visible()
 
             page.locator("[class*='st-key-pairs_file'] input[type=file]").set_input_files(str(PAIRS))
-            expect(page.get_by_text("205 rows read; none dropped")).to_be_visible()
+            expect(page.get_by_text("669 rows read; none dropped")).to_be_visible()
             settle(page)
             enter(page, "base", str(tiny["student"]))
             enter(page, "guide", str(tiny["guide"]))
