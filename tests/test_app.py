@@ -116,11 +116,11 @@ def test_upload_shows_preview_and_data_summary_and_stores_under_a_generated_name
     no_problems(at)
 
     assert {m.label: m.value for m in at.metric} == {
-        "Pairs": "205", "Questions": "193", "Passages": "71", "Test questions": "39", "Search corpus": "136"}
+        "Pairs": "669", "Questions": "662", "Passages": "238", "Test questions": "132", "Search corpus": "399"}
     summary = " ".join(texts(at.markdown))
-    assert "205 rows read; none dropped" in summary
-    assert "135 to train on (142 pairs), 19 to pick the best checkpoint (dev), 39 held out" in summary
-    assert "136 passages, 65 of them from the extra passages file" in summary
+    assert "669 rows read; none dropped" in summary
+    assert "464 to train on (468 pairs), 66 to pick the best checkpoint (dev), 132 held out" in summary
+    assert "399 passages, 161 of them from the extra passages file" in summary
     preview = at.table[0].value  # a static table: long passages wrap instead of running off the side
     assert list(preview.columns) == ["question", "passage"] and len(preview) == 5
     assert preview.equals(pd.read_csv(PAIRS, dtype=str).head(5).map(plain))  # escaped: cells are markdown
@@ -137,11 +137,11 @@ def test_summary_counts_dropped_rows_and_follows_the_test_fraction(app_dir):
     data = "\n".join(rows + [rows[1], "a question without a passage,"]) + "\n"
     at = upload(start_app(), "pairs", "pairs.csv", data.encode())
     no_problems(at)
-    assert any("207 rows read; 2 dropped: 1 with an empty question or passage, 1 exact duplicates" in m
+    assert any("671 rows read; 2 dropped: 1 with an empty question or passage, 1 exact duplicates" in m
                for m in texts(at.markdown))
 
     at.slider(key="eval_fraction").set_value(0.3).run()
-    assert {m.label: m.value for m in at.metric}["Test questions"] == str(round(193 * 0.3))
+    assert {m.label: m.value for m in at.metric}["Test questions"] == str(round(662 * 0.3))
 
 
 def test_sample_data_replaces_an_upload_and_remove_forgets_it(app_dir):
@@ -149,7 +149,7 @@ def test_sample_data_replaces_an_upload_and_remove_forgets_it(app_dir):
     assert len(at.error) == 1
     at.button(key="sample").click().run()
     no_problems(at)
-    assert {m.label: m.value for m in at.metric}["Search corpus"] == "136"
+    assert {m.label: m.value for m in at.metric}["Search corpus"] == "399"
     assert [w.value for w in at.file_uploader] == [None, None]  # the replaced file is no longer shown
     assert any("agriculture\\_pairs\\.csv" in c for c in texts(at.caption))
 
@@ -164,7 +164,7 @@ def test_data_and_settings_survive_a_look_at_an_earlier_run(app_dir, tiny):
     at.sidebar.radio(key="mode").set_value("New run").run()
     no_problems(at)
     assert at.text_input(key="base").value == str(tiny["student"]) and at.number_input(key="epochs").value == 1
-    assert {m.label: m.value for m in at.metric}["Pairs"] == "205"
+    assert {m.label: m.value for m in at.metric}["Pairs"] == "669"
 
 
 def test_remove_drops_a_bad_extra_passages_file(app_dir):
@@ -174,7 +174,7 @@ def test_remove_drops_a_bad_extra_passages_file(app_dir):
     at.button(key="remove_corpus").click().run()
     no_problems(at)
     assert not at.button(key="run").disabled
-    assert {m.label: m.value for m in at.metric}["Search corpus"] == "71"
+    assert {m.label: m.value for m in at.metric}["Search corpus"] == "238"
 
 
 # ----------------------------------------------------------------------------------------------
@@ -207,7 +207,7 @@ def test_bad_upload_shows_the_cli_message_and_the_app_keeps_working(case, app_di
 
     upload(at, "pairs", "agriculture_pairs.csv", PAIRS.read_bytes())
     no_problems(at)
-    assert {m.label: m.value for m in at.metric}["Pairs"] == "205"
+    assert {m.label: m.value for m in at.metric}["Pairs"] == "669"
     assert not at.button(key="run").disabled
 
 

@@ -122,7 +122,7 @@ def test_upload_run_and_compare_in_a_real_browser(app_url, tiny, tmp_path):
             expect(page.get_by_role("button", name="Deploy")).to_have_count(0)  # app/.streamlit/config.toml
 
             page.locator("[class*='st-key-pairs_file'] input[type=file]").set_input_files(str(PAIRS))
-            expect(page.get_by_text("205 rows read; none dropped")).to_be_visible()
+            expect(page.get_by_text("669 rows read; none dropped")).to_be_visible()
             settle(page)
             preview = page.get_by_test_id("stTable")
             passage = pd.read_csv(PAIRS)["passage"].iloc[0]

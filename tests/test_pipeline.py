@@ -27,7 +27,7 @@ def test_pipeline_writes_a_complete_run(tiny, sample_pairs, sample_corpus, tmp_p
     for system in ("base", "finetuned"):
         assert {"accuracy@1", "mrr@10", "ndcg@10", "map@10", "precision@5", "recall@3"} <= set(report["metrics"][system])
     assert report["data"]["corpus_size"] == len(pd.read_csv(out / "data" / "corpus.csv"))
-    assert report["data"]["extra_passages"] == 65
+    assert report["data"]["extra_passages"] == 161
     assert (out / "model" / "modules.json").exists()
     assert "train" in stages and "encode base" in stages
     assert set(stages) <= set(pipeline.STAGES)
