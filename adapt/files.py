@@ -99,7 +99,10 @@ def check_run_dir(out: Path) -> None:
         raise RunError(f"--out '{out}' is a file, not a folder; pass a folder for the run, e.g. --out runs/my-run")
     if (out / MARKER).is_file() or _has_adapt_report(out):
         return
-    foreign = sorted(p.name + "/" * p.is_dir() for p in out.iterdir() if p.name not in INTERNAL)
+    try:
+        foreign = sorted(p.name + "/" * p.is_dir() for p in out.iterdir() if p.name not in INTERNAL)
+    except OSError as exc:
+        raise RunError(f"cannot read --out '{out}' ({exc.strerror}); pass a folder you can write to") from None
     if foreign:
         shown = ", ".join(foreign[:4]) + (f" and {len(foreign) - 4} more" if len(foreign) > 4 else "")
         raise RunError(
@@ -144,9 +147,13 @@ class RunLock:
         self._fd: int | None = None
 
     def __enter__(self) -> "RunLock":
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         for _ in range(100):
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError as exc:
+                raise RunError(f"cannot write to '{self.path.parent}' ({exc.strerror}); pass an --out folder you "
+                               "can write to") from None
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
