@@ -150,8 +150,11 @@ class RunLock:
         for _ in range(100):
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
             except OSError as exc:
+                if self.path.is_symlink():  # never write through a link a crafted folder planted
+                    raise RunError(f"'{self.path}' is a symbolic link, not adapt's lock file; remove it and run "
+                                   "again") from None
                 raise RunError(f"cannot write to '{self.path.parent}' ({exc.strerror}); pass an --out folder you "
                                "can write to") from None
             try:

@@ -106,6 +106,18 @@ def test_a_lock_file_nobody_holds_never_blocks(tmp_path, content):
     assert not (tmp_path / ".lock").exists()
 
 
+def test_a_lock_that_is_a_link_is_refused_and_its_target_untouched(tmp_path):
+    target = tmp_path / "precious.txt"
+    target.write_text("keep me\n")
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / ".lock").symlink_to(target)
+    with pytest.raises(RunError) as refused:
+        RunLock(tmp_path / "run").__enter__()
+    assert str(refused.value) == (f"'{tmp_path / 'run' / '.lock'}' is a symbolic link, not adapt's lock file; "
+                                  "remove it and run again")
+    assert target.read_text() == "keep me\n"
+
+
 def test_a_lock_held_by_a_leftover_process_says_how_to_clear_it(tmp_path):
     lock = tmp_path / ".lock"
     gone = dead_pid()
