@@ -97,8 +97,8 @@ def check_run_dir(out: Path) -> None:
         return
     if not out.is_dir():
         raise RunError(f"--out '{out}' is a file, not a folder; pass a folder for the run, e.g. --out runs/my-run")
-    if (out / MARKER).is_file() or _has_adapt_report(out):
-        return
+    if (out / MARKER).is_file() or (out / JOURNAL).is_file() or _has_adapt_report(out):
+        return  # marked, mid-publish (an older run killed while publishing its first outputs), or older
     try:
         foreign = sorted(p.name + "/" * p.is_dir() for p in out.iterdir() if p.name not in INTERNAL)
     except OSError as exc:

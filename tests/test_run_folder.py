@@ -86,7 +86,10 @@ def test_new_empty_marked_and_older_run_folders_are_accepted(tmp_path):
     (older / "model").mkdir()
     (interrupted / ".work").mkdir(parents=True)  # a first run killed before it published anything
     (interrupted / ".lock").write_text("")
-    for folder in (new, empty, marked, older, interrupted):
+    publishing = tmp_path / "publishing"  # an older first run killed while publishing: no report.json yet
+    (publishing / "model").mkdir(parents=True)
+    (publishing / ".publishing").write_text("model\nreport.json\n")
+    for folder in (new, empty, marked, older, interrupted, publishing):
         check_run_dir(folder)
         claim_run_dir(folder)
         assert (folder / MARKER).is_file()
