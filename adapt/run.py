@@ -21,7 +21,7 @@ logger = logging.getLogger("adapt")
 def _base_type(annotation: str):
     if "tuple" in annotation:
         return parse_k
-    for name, kind in (("Path", Path), ("int", int), ("float", float), ("str", str)):
+    for name, kind in (("Path", str), ("int", int), ("float", float), ("str", str)):
         if name in annotation:
             return kind
     return str

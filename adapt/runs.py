@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,7 +12,6 @@ from adapt import models
 from adapt.data import IRData, ir_data
 from adapt.errors import RunError
 from adapt.index import PassageIndex, Retriever
-from adapt.pipeline import read_report
 
 
 @dataclass
@@ -47,6 +47,13 @@ def open_run(out: Path | str) -> Run:
     test = pd.read_csv(out / "data" / "test.csv", dtype=str, keep_default_na=False)
     corpus = pd.read_csv(out / "data" / "corpus.csv", dtype=str, keep_default_na=False)
     return Run(out, report, per_query, ir_data(test, corpus))
+
+
+def read_report(out: Path | str) -> dict:
+    path = Path(out) / "report.json"
+    if not path.exists():
+        raise RunError(f"'{out}' holds no finished run (no report.json); run: python -m adapt.run PAIRS --out {out}")
+    return json.loads(path.read_text())
 
 
 def load_model(run: Run, which: str):

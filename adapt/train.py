@@ -2,14 +2,19 @@
 
 The dev set picks the checkpoint: the trainer evaluates every ``eval_steps``, keeps the best by dev
 NDCG@10, and stops early after ``patience`` evaluations without improvement. Checkpoints live in a
-work folder, so an interrupted run resumes where it stopped.
+work folder, so an interrupted run resumes where it stopped. A checkpoint a kill cut short while it
+was being saved is checked for and set aside: training resumes from the one before, or starts again.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import math
+import re
+import shutil
 import time
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +28,6 @@ from sentence_transformers.sentence_transformer.evaluation import InformationRet
 from sentence_transformers.sentence_transformer.losses import GISTEmbedLoss
 from sentence_transformers.sentence_transformer.training_args import BatchSamplers
 from transformers import EarlyStoppingCallback, TrainerCallback
-from transformers.trainer_utils import get_last_checkpoint
 
 from adapt.config import RunConfig
 from adapt.data import IRData
@@ -34,6 +38,7 @@ logger = logging.getLogger(__name__)
 DEV_METRIC = "ndcg@10"
 DEV_CORPUS_MAX = 1000  # passages the in-training dev evaluation searches (every relevant one, then a sample)
 Progress = Callable[[str, int, int], None]
+CHECKPOINT = re.compile(r"checkpoint-\d+")  # the trainer's checkpoint folders
 
 
 @dataclass
@@ -177,7 +182,74 @@ def finetune(model, guide, guide_name: str, train: pd.DataFrame, dev: IRData | N
 
 
 def _last_checkpoint(folder: Path) -> str | None:
-    return get_last_checkpoint(str(folder)) if folder.is_dir() else None
+    """The newest complete checkpoint in ``folder``; newer, incomplete ones are removed, with one log line."""
+    found = sorted((p for p in folder.iterdir() if p.is_dir() and CHECKPOINT.fullmatch(p.name)),
+                   key=lambda p: int(p.name.rsplit("-", 1)[1]), reverse=True) if folder.is_dir() else []
+    broken = []
+    for path in found:
+        problem = checkpoint_problem(path)
+        if problem is None:
+            break
+        broken.append(f"{path.name} ({problem})")
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path = None
+    if broken:
+        then = f"resuming from {path.name}" if path else "no complete checkpoint is left, so training starts again"
+        logger.warning("Removed incomplete checkpoints left by a run stopped while saving: %s; %s",
+                       ", ".join(broken), then)
+    return str(path) if path else None
+
+
+def checkpoint_problem(folder: Path) -> str | None:
+    """What is wrong with a saved checkpoint (missing or truncated files), or None when it is complete.
+
+    The trainer writes the weights, optimizer, scheduler and random states first and trainer_state.json
+    last, without a temporary name; so a checkpoint without a readable trainer_state.json, or with a
+    file cut short, was interrupted. Each file's own framing is checked (JSON parses, a safetensors
+    header and its data fit in the file, torch's zip archives have their directory), not its values.
+    """
+    try:
+        state = json.loads((folder / "trainer_state.json").read_text())
+    except FileNotFoundError:
+        return "trainer_state.json is missing"
+    except (OSError, ValueError):
+        return "trainer_state.json is cut short"
+    if not isinstance(state, dict) or "global_step" not in state:
+        return "trainer_state.json has no global_step"
+    weights = list(folder.rglob("*.safetensors")) + list(folder.rglob("pytorch_model.bin"))
+    if not weights:
+        return "no model weights"
+    framing = {".json": _json_ok, ".safetensors": _safetensors_ok, ".pt": zipfile.is_zipfile,
+               ".pth": zipfile.is_zipfile, ".bin": zipfile.is_zipfile}
+    for path in sorted(folder.rglob("*")):
+        check = framing.get(path.suffix)
+        if check is not None and path.is_file() and not check(path):
+            return f"{path.relative_to(folder)} is cut short"
+    return None
+
+
+def _json_ok(path: Path) -> bool:
+    try:
+        json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def _safetensors_ok(path: Path) -> bool:
+    """The 8-byte header length, the JSON header, and the tensors' data all fit in the file."""
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as handle:
+            length = int.from_bytes(handle.read(8), "little")
+            if size < 8 or 8 + length > size:
+                return False
+            header = json.loads(handle.read(length))
+        end = max((t["data_offsets"][1] for name, t in header.items() if name != "__metadata__"), default=0)
+    except (OSError, ValueError, KeyError, TypeError, IndexError):
+        return False
+    return 8 + length + end <= size
 
 
 class ProgressCallback(TrainerCallback):
