@@ -32,7 +32,9 @@ class RunConfig:
     question_col: str | None = _opt(None, "question column (default: question, query or anchor)")
     passage_col: str | None = _opt(None, "passage column (default: passage, context, positive, answer or document)")
     eval_fraction: float = _opt(0.2, "fraction of unique questions held out for the test set")
-    dev_fraction: float = _opt(0.1, "fraction of unique questions held out to pick the best checkpoint (0 = none)")
+    dev_fraction: float | None = _opt(
+        None, "fraction of unique questions held out as dev, which picks the checkpoint, the hybrid fusion and the "
+              "recommended system (default: enough for about 60 dev questions, 10%% to 30%%; 0 = no dev set)")
     drop_leaks: bool = _opt(False, "drop test questions that duplicate or nearly duplicate a training question")
     base: str = _opt(DEFAULT_BASE, "model to fine-tune: hub id, local directory, or bundled alias (minilm, mpnet)")
     guide: str | None = _opt(None, "frozen GIST guide model (default: a stronger model of the base's family)")
@@ -44,6 +46,8 @@ class RunConfig:
     warmup_ratio: float = _opt(0.1, "fraction of steps spent warming up the learning rate")
     temperature: float = _opt(0.01, "GIST softmax temperature")
     margin: float = _opt(0.0, "GIST false-negative margin")
+    hard_negatives: int = _opt(1, "hard negatives mined per training pair from the search corpus, the guide removing "
+                                  "likely false negatives (0 = in-batch negatives only); N makes an epoch N rows a pair")
     margin_strategy: str = _opt("absolute", "GIST margin strategy: absolute or relative")
     max_seq_length: int | None = _opt(None, "truncate texts to this many tokens (default: the model's own)")
     eval_steps: int | None = _opt(None, "evaluate on dev every N steps (default: about twice an epoch)")
@@ -67,9 +71,10 @@ class RunConfig:
             self.k = parse_k(self.k)
         self.k = tuple(sorted(set(int(k) for k in self.k)))
         _check(0 < self.eval_fraction < 1, "eval_fraction", self.eval_fraction, "a number between 0 and 1, e.g. 0.2")
-        _check(0 <= self.dev_fraction < 1, "dev_fraction", self.dev_fraction, "a number from 0 up to 1, e.g. 0.1")
-        _check(self.eval_fraction + self.dev_fraction < 1, "eval_fraction + dev_fraction",
-               self.eval_fraction + self.dev_fraction, "less than 1, so some questions are left to train on")
+        _check(self.dev_fraction is None or 0 <= self.dev_fraction < 1, "dev_fraction", self.dev_fraction,
+               "a number from 0 up to 1, e.g. 0.1")
+        _check(self.eval_fraction + (self.dev_fraction or 0) < 1, "eval_fraction + dev_fraction",
+               self.eval_fraction + (self.dev_fraction or 0), "less than 1, so some questions are left to train on")
         _check(self.epochs >= 1, "epochs", self.epochs, "at least 1")
         _check(self.batch_size >= 2, "batch_size", self.batch_size, "at least 2 (GIST needs in-batch negatives)")
         _check(self.learning_rate > 0, "learning_rate", self.learning_rate, "a positive number, e.g. 5e-5")
@@ -81,6 +86,7 @@ class RunConfig:
                "at least 8 tokens")
         _check(self.eval_steps is None or self.eval_steps >= 1, "eval_steps", self.eval_steps, "at least 1")
         _check(self.patience >= 0, "patience", self.patience, "0 or more")
+        _check(0 <= self.hard_negatives <= 20, "hard_negatives", self.hard_negatives, "from 0 to 20")
         _check(self.index in INDEX_KINDS, "index", self.index, ", ".join(INDEX_KINDS))
         _check(bool(self.k) and min(self.k) >= 1, "k", self.k, "positive whole numbers, e.g. 1,3,5,10")
         _check(self.bootstrap >= 0, "bootstrap", self.bootstrap, "0 or more")

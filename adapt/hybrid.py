@@ -168,3 +168,30 @@ class HybridRetriever:
         order = order_hits(list(scores.values()), list(scores))[:k]
         return [Hit(pid, scores[pid], self.index.texts[self._rows[pid]], rank)
                 for rank, pid in enumerate(order, start=1)]
+
+
+@dataclass
+class HybridResult:
+    choice: FusionChoice
+    test: Evaluation
+    dev: Evaluation  # NDCG@10 only: what the recommendation compares
+
+    def to_dict(self) -> dict:
+        """For report.json: the chosen fusion, its dev score, and every fusion tried."""
+        return {"fusion": self.choice.config.to_dict(), "dev_ndcg@10": self.choice.dev_score,
+                "dev_questions": self.choice.dev_questions, "tried": self.choice.tried}
+
+
+def hybrid_system(dense: dict[str, tuple[PassageIndex, np.ndarray, np.ndarray]], bm25: BM25Index, dev: IRData,
+                  test: IRData, ks: tuple[int, ...]) -> HybridResult:
+    """Choose the fusion on dev and measure it on test.
+
+    ``dense`` maps "base" and "finetuned" to (index, dev query vectors, test query vectors).
+    """
+    dev_candidates = {system: hybrid_candidates(index, dev_vectors, bm25, dev.queries)
+                      for system, (index, dev_vectors, _) in dense.items()}
+    choice = choose_fusion(dev_candidates, dev.relevant_docs)
+    index, _, test_vectors = dense[choice.config.dense_system]
+    test_candidates = hybrid_candidates(index, test_vectors, bm25, test.queries)
+    return HybridResult(choice, evaluate_hybrid(test, test_candidates, choice.config, ks),
+                        evaluate_hybrid(dev, dev_candidates[choice.config.dense_system], choice.config, (10,)))

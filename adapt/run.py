@@ -83,19 +83,19 @@ def quiet_libraries() -> None:
 
 
 def summary(report: dict, out: Path, seconds: float) -> str:
+    """The CLI's last lines: the metrics table, the warnings, then the headline and how dev decided."""
+    from adapt.explain import interpret_change
     from adapt.report import metrics_table
 
     table = metrics_table(report, ("accuracy@1", "mrr@10", "ndcg@10", "recall@10"))
-    lines = ["", f"{'metric':<12} {'base':>8} {'tuned':>8} {'change':>8} {'BM25':>8}"]
+    names = {"Base": "base", "Fine-tuned": "tuned", "Change": "change", "Hybrid": "hybrid", "BM25": "BM25"}
+    lines = ["", f"{'metric':<12}" + "".join(f" {names[c]:>8}" for c in table.columns)]
     for metric, row in table.iterrows():
-        lines.append(f"{metric:<12} {row['Base']:>8.4f} {row['Fine-tuned']:>8.4f} {row['Change']:>+8.4f} "
-                     f"{row['BM25']:>8.4f}")
-    s = report["significance"].get("ndcg@10")
-    if s:
-        lines.append(f"NDCG@10 change {s['change']:+.4f}, 95% interval [{s['low']:+.4f}, {s['high']:+.4f}], "
-                     f"p = {s['p_value']:.3f}")
+        lines.append(f"{metric:<12}" + "".join(f" {v:>+8.4f}" if c == "Change" else f" {v:>8.4f}"
+                                               for c, v in row.items()))
     lines += [f"Warning: {w}" for w in report["warnings"]]
-    lines.append(report["verdict"])
+    lines.append(f"Dev: {report['verdict']}")
+    lines.append(interpret_change(report).sentence)
     lines.append(f"Wrote {out}/report.md, report.json, per_query.csv, model/ and index/ in {seconds:.0f} s.")
     lines.append(f'Search it: python -m adapt.search {out} "your question" -k 5')
     return "\n".join(lines)

@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from adapt.errors import AdaptError
-from adapt.report import model_name
+from adapt.explain import model_name
 from adapt.runs import Run
 from app.ui import kept, plain, retriever
 

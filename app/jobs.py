@@ -29,11 +29,13 @@ STAGE_VIEW = {
     "encode base": ("Encoding passages with the base model", 8),
     "index base": ("Indexing passages (base)", 1),
     "evaluate base": ("Evaluating the base model", 2),
+    "negatives": ("Mining hard negatives (the guide removes likely false ones)", 6),
     "guide": ("Scoring training pairs with the guide model", 8),
     "train": ("Training", 50),
     "encode fine-tuned": ("Encoding passages with the fine-tuned model", 8),
     "index fine-tuned": ("Indexing passages (fine-tuned)", 1),
     "evaluate": ("Evaluating", 12),
+    "hybrid": ("Choosing the hybrid (BM25 + dense) fusion on dev", 1),
     "report": ("Writing the report", 5),
 }
 # tests/test_app.py checks that STAGE_VIEW has words for exactly the pipeline's stages; the bar follows

@@ -8,7 +8,7 @@ import streamlit as st
 from adapt import models
 from adapt.config import RunConfig
 from adapt.errors import AdaptError
-from adapt.report import fallback_text
+from adapt.explain import fallback_text
 from app import jobs, workspace
 from app.ui import default, help_for, kept, model_plan, plain, shown_path
 from app.upload import chosen_columns

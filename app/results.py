@@ -10,12 +10,12 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from adapt.report import (METRIC_NAMES, SYSTEMS, about_text, interpret_change, metric_label, metrics_table, outcome,
-                          shown_warnings)
+from adapt.explain import METRIC_NAMES, SYSTEMS, about_text, interpret_change, metric_label, shown_warnings
+from adapt.report import metrics_table, outcome
 from adapt.runs import Run
 from app.ui import kept, plain, shown_path
 
-COLOURS = {"Base": "#f58518", "Fine-tuned": "#4c78a8", "BM25": "#a0a0a0"}
+COLOURS = {"Base": "#f58518", "Fine-tuned": "#4c78a8", "Hybrid": "#54a24b", "BM25": "#a0a0a0"}
 HEADLINE_COLOURS = {"better": "green", "worse": "red", "unclear": "gray"}  # only what the interval supports
 
 

@@ -26,7 +26,8 @@ from adapt import pipeline
 from adapt.config import RunConfig
 from adapt.errors import DataError, RunError
 from adapt.pipeline import prepare_data, run_pipeline
-from adapt.report import interpret_change, metrics_table, outcome
+from adapt.explain import interpret_change
+from adapt.report import metrics_table, outcome
 from app import jobs, workspace
 from app.ui import plain
 

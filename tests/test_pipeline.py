@@ -12,7 +12,8 @@ from adapt.data import ir_data
 from adapt.evaluate import evaluate_index
 from adapt.files import MARKER
 from adapt.index import PassageIndex, encode_queries
-from adapt.lexical import evaluate_bm25
+from adapt.hybrid import FusionConfig, evaluate_hybrid, hybrid_candidates
+from adapt.lexical import BM25Index, evaluate_bm25
 from adapt.pipeline import run_pipeline
 from adapt.runs import load_model, open_run
 from app import jobs
@@ -36,6 +37,16 @@ def recomputed(out, which: str, split: str, ks) -> dict:
     return evaluate_index(PassageIndex.load(out / "index" / which), vectors, ir, ks).metrics
 
 
+def fused_by_hand(out, fusion: dict, ks) -> dict:
+    """The saved BM25 index and the saved dense side, fused with the fusion report.json names."""
+    run = open_run(out)
+    system = fusion["dense_system"]
+    vectors = encode_queries(load_model(run, system), list(run.test.queries.values()))
+    candidates = hybrid_candidates(PassageIndex.load(out / "index" / system), vectors,
+                                   BM25Index.load(out / "index" / "bm25"), run.test.queries)
+    return evaluate_hybrid(run.test, candidates, FusionConfig(**fusion), ks).metrics
+
+
 def test_pipeline_writes_a_complete_run(tiny, sample_pairs, sample_corpus, tmp_path, cache_dir):
     out = tmp_path / "run"
     stages = []
@@ -48,8 +59,18 @@ def test_pipeline_writes_a_complete_run(tiny, sample_pairs, sample_corpus, tmp_p
         assert report["metrics"][system] == pytest.approx(recomputed(out, system, "test", config.k), abs=1e-6)
         assert report["dev"][system] == pytest.approx(recomputed(out, system, "dev", (10,))["ndcg@10"], abs=1e-6)
     assert report["metrics"]["bm25"] == pytest.approx(evaluate_bm25(open_run(out).test, config.k).metrics)
-    better = report["dev"]["finetuned"] > report["dev"]["base"]
-    assert report["recommended"] == ("finetuned" if better else "base")
+    dev = report["dev"]
+    best = max(("finetuned", "hybrid"), key=lambda system: dev[system])
+    interval = report["recommendation"]["dev_interval"]
+    expected = best if dev[best] > dev["base"] and interval["low"] > 0 else "base"
+    assert report["recommended"] == expected and report["recommendation"]["dev_questions"] == dev["questions"]
+    assert report["metrics"]["hybrid"] == pytest.approx(fused_by_hand(out, report["hybrid"]["fusion"], config.k))
+    assert report["headline"]["system"] == (expected if expected != "base" else "finetuned")
+
+    negatives = report["hard_negatives"]
+    assert negatives["per_question"] == 1 and negatives["pairs"] == report["data"]["train_pairs"]
+    assert negatives["kept"] + negatives["filled_random"] == negatives["pairs"]
+    assert 0 <= negatives["removed"] <= negatives["candidates"] and len(negatives["examples"]) <= 5
 
     corpus = pd.read_csv(out / "data" / "corpus.csv")
     assert report["data"]["corpus_size"] == len(corpus)
@@ -58,7 +79,8 @@ def test_pipeline_writes_a_complete_run(tiny, sample_pairs, sample_corpus, tmp_p
     assert (out / "model" / "modules.json").exists()
 
     assert stages[0] == "data" and stages[-1] == "report"
-    assert set(stages) == set(pipeline.STAGES) and list(jobs.STAGES) == list(pipeline.STAGES)
+    # "guide" reports only batches it encodes: here mining the negatives already filled the guide cache
+    assert set(stages) | {"guide"} == set(pipeline.STAGES) and list(jobs.STAGES) == list(pipeline.STAGES)
     assert list(report["timings"]) == TIMED  # the report stage times itself too, up to writing report.json
     assert 0 < report["timings"]["report"] <= result.timings["report"]
     assert list(result.timings) == TIMED
@@ -66,13 +88,11 @@ def test_pipeline_writes_a_complete_run(tiny, sample_pairs, sample_corpus, tmp_p
     assert not (out / ".staging").exists() and not (out / ".lock").exists()
 
 
-def test_without_a_dev_set_the_test_set_decides_and_training_runs_every_epoch(tiny, sample_pairs, tmp_path,
-                                                                              cache_dir):
+def test_without_a_dev_set_nothing_is_chosen_and_training_runs_every_epoch(tiny, sample_pairs, tmp_path, cache_dir):
     result = run_pipeline(tiny_config(tiny, sample_pairs, tmp_path / "run", dev_fraction=0.0, k=(1, 5)))
     report = result.report
     assert report["dev"]["base"] is None and report["data"]["dev_questions"] == 0
-    base, tuned = report["metrics"]["base"]["ndcg@5"], report["metrics"]["finetuned"]["ndcg@5"]
-    assert report["recommended"] == ("finetuned" if tuned > base else "base")
-    assert f"on test (no dev set) NDCG@5 ({tuned:.4f} vs {base:.4f})" in report["verdict"]
+    assert report["recommended"] == "base" and report["hybrid"] is None and "hybrid" not in report["metrics"]
+    assert report["verdict"].startswith("There are no dev questions to choose a system on")
     assert report["training"]["epochs"] == 1.0 and report["training"]["best_step"] is None
     assert set(report["significance"]) == {"accuracy@1"}

@@ -6,8 +6,9 @@ import math
 
 import pytest
 
-from adapt.report import (about_text, fallback_text, interpret_change, interval_text, metric_label, model_name,
-                          model_text, render_markdown, shown_warnings)
+from adapt.explain import (about_text, fallback_text, interpret_change, interval_text, metric_label, model_name,
+                           model_text, shown_warnings)
+from adapt.report import render_markdown
 
 NAN = float("nan")
 
@@ -51,7 +52,7 @@ def report(**significance) -> dict:
      "above zero, so the gain is unlikely to be noise)."),
     (interval(-0.0312, -0.0540, -0.0101), "worse",
      "is 0.0312 lower than the base model's (95% interval -0.0540 to -0.0101, p = 0.040: the whole interval is "
-     "below zero, so fine-tuning made retrieval worse)."),
+     "below zero, so the fine-tuned model retrieves worse)."),
     (interval(-0.0002, -0.0050, 0.0046, 0.9), "unclear",
      "is 0.0002 lower than the base model's (95% interval -0.0050 to +0.0046, p = 0.900: the interval includes "
      "zero, so the change may be noise)."),
@@ -65,8 +66,9 @@ def report(**significance) -> dict:
 def test_the_headline_reads_the_interval(s, direction, words):
     headline = interpret_change(report(**{"ndcg@10": s}))
     assert headline.direction == direction
-    assert headline.sentence == "On the 39 held-out test questions, the fine-tuned model's NDCG@10 " + words
-    assert (headline.metric, headline.change) == ("ndcg@10", s["change"])
+    assert headline.sentence == ("Recommended: the fine-tuned model. On the 39 held-out test questions its NDCG@10 "
+                                 + words)
+    assert (headline.system, headline.metric, headline.change) == ("finetuned", "ndcg@10", s["change"])
     assert headline.low == s["low"] or math.isnan(headline.low) and math.isnan(s["low"])
 
 
@@ -83,8 +85,25 @@ def test_the_headline_without_any_interval_uses_the_deepest_ndcg():
     headline = interpret_change(r)
     assert (headline.metric, headline.direction) == ("ndcg@5", "unclear")
     assert headline.change == pytest.approx(0.01)
-    assert headline.sentence.startswith("On the 39 held-out test questions, the fine-tuned model's NDCG@5 is 0.0100 "
-                                        "higher than the base model's (too few test questions")
+    assert headline.sentence.startswith("Recommended: the fine-tuned model. On the 39 held-out test questions its "
+                                        "NDCG@5 is 0.0100 higher than the base model's (too few test questions")
+
+
+def test_the_headline_is_about_the_recommended_system_and_never_coloured_when_base_is_recommended():
+    r = report(**{"ndcg@10": interval(0.0312, 0.0101, 0.0540, 0.003)})
+    r["metrics"]["hybrid"] = {"ndcg@10": 0.58}
+    r["comparisons"] = {"finetuned": r["significance"], "hybrid": {"ndcg@10": interval(0.08, 0.05, 0.11, 0.001)}}
+    r["recommended"] = "hybrid"
+    headline = interpret_change(r)
+    assert (headline.system, headline.change, headline.direction) == ("hybrid", 0.08, "better")
+    assert headline.sentence.startswith("Recommended: hybrid search (BM25 + dense). On the 39 held-out test "
+                                        "questions its NDCG@10 is 0.0800 higher than the base model's")
+    r["recommended"] = "base"
+    headline = interpret_change(r)
+    assert (headline.system, headline.direction) == ("finetuned", "unclear")  # test never overrules dev
+    assert headline.sentence.startswith("Recommended: the base model (dev could not tell the others from it). For "
+                                        "reference, on the 39 held-out test questions the fine-tuned model's NDCG@10 "
+                                        "is 0.0312 higher")
 
 
 def test_interval_text_and_metric_label():
