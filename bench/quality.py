@@ -117,8 +117,9 @@ def run_dataset(name: str, args, guide) -> tuple[list[dict], dict]:
     test, dev, seconds, audit = {}, {}, {}, {}
     with tempfile.TemporaryDirectory() as tmp:
         cache = Path(tmp) / "cache"
+        base = load_model(args.base)
         for arm in ("base", *TRAINED):
-            model = load_model(args.base)
+            model = base if arm == "base" else load_model(args.base)
             start = time.perf_counter()
             if arm != "base":
                 train = splits.train
@@ -129,8 +130,6 @@ def run_dataset(name: str, args, guide) -> tuple[list[dict], dict]:
                                         train, cache)
                 train_steps(model, loss, train, args.epochs * math.ceil(len(train) / args.batch_size),
                             Path(tmp) / arm, args.batch_size, args.seed, learning_rate=args.learning_rate)
-            else:
-                base = model
             seconds[arm] = time.perf_counter() - start
             sides.add(arm, model)
             test[arm], dev[arm] = sides.evaluate(arm, "test"), sides.evaluate(arm, "dev")
