@@ -59,13 +59,17 @@ def settings_ui() -> tuple[dict, bool]:
                                                      **kept("eval_fraction"), help=help_for("eval_fraction")))
     with st.expander("More settings"):
         cols = st.columns(3)
-        settings["dev_fraction"] = float(cols[0].slider("Dev fraction", 0.0, 0.3, default("dev_fraction"), 0.05,
-                                                        **kept("dev_fraction"), help=help_for("dev_fraction")))
+        dev = cols[0].select_slider("Dev fraction", DEV_CHOICES, "auto", **kept("dev_fraction"),
+                                    help=help_for("dev_fraction"))
+        settings["dev_fraction"] = None if dev == "auto" else float(dev)
         settings["seed"] = int(cols[1].number_input("Random seed", 0, 2**31 - 1, default("seed"), **kept("seed"),
                                                     help=help_for("seed")))
         settings["drop_leaks"] = cols[2].checkbox("Drop leaked test questions", default("drop_leaks"),
                                                   **kept("drop_leaks"), help=help_for("drop_leaks"))
     return settings, models_ok
+
+
+DEV_CHOICES = ("auto", 0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3)  # auto: enough dev questions to decide
 
 
 def run_ui(board: jobs.JobBoard, busy: jobs.Job | None, uploads: dict[str, workspace.Upload], settings: dict,

@@ -35,14 +35,15 @@ def results_ui(run: Run) -> None:
 
 
 def headline_ui(report: dict) -> None:
-    """The test change of the fine-tuned model and its 95% interval, coloured only where the interval
-    lies wholly above (green) or below (red) zero."""
+    """The recommended system's test change against base and its 95% interval, coloured only where the
+    interval lies wholly above (green) or below (red) zero and dev recommended that system."""
     headline = interpret_change(report)
     colour = HEADLINE_COLOURS[headline.direction]
     interval = "none" if math.isnan(headline.low) else f"{headline.low:+.4f} to {headline.high:+.4f}"
     with st.container(border=True, key="headline"):
         left, right = st.columns([1, 3], vertical_alignment="center")
-        left.metric(f"Test {metric_label(headline.metric)} change", f"{headline.change:+.4f}",
+        left.metric(f"{SYSTEMS[headline.system]}: test {metric_label(headline.metric)} change",
+                    f"{headline.change:+.4f}",
                     delta=f"95% interval {interval}", delta_color=colour, delta_arrow="off")
         right.markdown(f":{colour}[**{plain(headline.sentence)}**]" if colour != "gray"
                        else f"**{plain(headline.sentence)}**")

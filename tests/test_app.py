@@ -26,7 +26,7 @@ from adapt import pipeline
 from adapt.config import RunConfig
 from adapt.errors import DataError, RunError
 from adapt.pipeline import prepare_data, run_pipeline
-from adapt.explain import interpret_change
+from adapt.explain import SYSTEMS, interpret_change
 from adapt.report import metrics_table, outcome
 from app import jobs, workspace
 from app.ui import plain
@@ -430,14 +430,14 @@ def test_results_lead_with_the_test_change_then_the_pick_table_and_chart(app_dir
     report = json.loads((finished_run / "report.json").read_text())
     results = tab(at, "3. Results")
 
-    s = report["significance"]["ndcg@10"]
+    said = interpret_change(report)
+    s = report["comparisons"][said.system]["ndcg@10"]
     headline = results.get("metric")[0]
-    assert (headline.label, headline.value) == ("Test NDCG@10 change", f"{s['change']:+.4f}")
+    assert (headline.label, headline.value) == (f"{SYSTEMS[said.system]}: test NDCG@10 change", f"{s['change']:+.4f}")
     assert headline.proto.delta == f"95% interval {s['low']:+.4f} to {s['high']:+.4f}"
     lines = texts(results.markdown)
-    sentence = interpret_change(report).sentence
-    assert sentence.startswith(f"On the {report['data']['test_questions']} held-out test questions, the "
-                               "fine-tuned model's NDCG@10 is ")
+    sentence = said.sentence
+    assert sentence.startswith("Recommended: ") and f"{report['data']['test_questions']} held-out test" in sentence
     assert any(plain(sentence) in line for line in lines[:2])  # first, before the dev-based pick
     assert lines.index(next(line for line in lines if plain(sentence) in line)) < lines.index(
         f"**Which model to use** (judged on the dev set, which picked the checkpoint): {plain(report['verdict'])}")
@@ -446,7 +446,7 @@ def test_results_lead_with_the_test_change_then_the_pick_table_and_chart(app_dir
 
     table = results.dataframe[0].value
     expected = metrics_table(report)
-    assert list(table.columns) == ["Base", "Fine-tuned", "Change", "BM25"]
+    assert list(table.columns) == ["Base", "Fine-tuned", "Change", "Hybrid", "BM25"]
     assert list(table.index) == list(expected.index)
     assert np.allclose(table.to_numpy(dtype=float), expected.to_numpy(dtype=float))
     assert len(results.get("vega_lite_chart")) == 1
@@ -459,7 +459,8 @@ def test_the_headline_is_coloured_only_where_the_interval_is_wholly_on_one_side(
 
     significance = {"ndcg@10": {"metric": "ndcg@10", "change": (low + high) / 2, "low": low, "high": high,
                                 "p_value": 0.04}}
-    run_dir = copy_run(finished_run, tmp_path / colour, significance=significance)
+    run_dir = copy_run(finished_run, tmp_path / colour, significance=significance, recommended="finetuned",
+                       comparisons={"finetuned": significance})
     results = tab(open_run_page(run_dir), "3. Results")
     headline = results.get("metric")[0]
     assert Metric.MetricColor.Name(headline.proto.color) == colour.upper()

@@ -38,7 +38,7 @@ def test_run_writes_a_complete_report(tiny, sample_pairs, sample_corpus, tmp_pat
     assert set(report["significance"]) == {"ndcg@10", "mrr@10", "accuracy@1"}
 
     markdown = (out / "report.md").read_text()
-    assert "| metric | base | fine-tuned | change | BM25 |" in markdown
+    assert "| metric | base | fine-tuned | change | hybrid | bm25 |" in markdown
 
     per_query = pd.read_csv(out / "per_query.csv")
     assert list(per_query.columns[:4]) == ["query_id", "question", "relevant_ids", "base_rank"]
