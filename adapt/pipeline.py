@@ -32,7 +32,7 @@ from adapt.evaluate import evaluate_index
 from adapt.files import RunLock, atomic_write_json, atomic_write_text, replace_dir
 from adapt.index import PassageIndex, encode_passages, encode_queries
 from adapt.lexical import evaluate_bm25
-from adapt.report import build_report, per_query_table, render_markdown
+from adapt.report import build_report, per_query_csv, per_query_table, render_markdown
 
 logger = logging.getLogger(__name__)
 
@@ -151,8 +151,7 @@ def _run_locked(config: RunConfig, splits: Splits, stages: _Stages) -> RunResult
     train_dir = work / f"train-{train_fp}"
     with stages.stage("train"):
         training = _train_cached(train_dir, base, guide, guide_spec, splits, dev, config, cache_dir, stages)
-    tuned = models.load(models.ResolvedModel("fine-tuned", "fine-tuned", "fine-tuned",
-                                             str(train_dir / "model"), "local"), None, config.trust_remote_code)
+    tuned = models.load(models.fine_tuned(train_dir / "model"), None, config.trust_remote_code)
 
     with stages.stage("encode fine-tuned"):
         tuned_corpus = _encode(tuned, corpus_texts, encode_passages, stages, "encode fine-tuned")
@@ -179,7 +178,7 @@ def _run_locked(config: RunConfig, splits: Splits, stages: _Stages) -> RunResult
             timings=stages.timings,
         )
         per_query = per_query_table(test, {"base": base_eval, "finetuned": tuned_eval, "bm25": bm25_eval})
-        atomic_write_text(staging / "per_query.csv", per_query.to_csv(index=False))
+        atomic_write_text(staging / "per_query.csv", per_query_csv(per_query))
         atomic_write_text(staging / "report.md", render_markdown(report))
         atomic_write_json(staging / "report.json", report)  # last: its presence marks a complete run
         _publish(staging, out)

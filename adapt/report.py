@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
 
 import pandas as pd
@@ -14,6 +15,10 @@ SIGNIFICANCE_METRICS = ("ndcg@10", "mrr@10", "accuracy@1")
 HEADLINE = ("accuracy@1", "accuracy@3", "accuracy@5", "accuracy@10", "mrr@10", "ndcg@10", "map@10",
             "recall@10", "precision@1")
 SYSTEMS = {"base": "Base", "finetuned": "Fine-tuned", "bm25": "BM25"}
+# A cell a spreadsheet would run as a formula starts with one of these; quotes before them are kept
+# countable, so ``spreadsheet_text`` gives back the exact text.
+_FORMULA = re.compile(r"^'*[=+\-@\t\r]")
+_MARKDOWN = re.compile(r"([\\`*_\[\]|#])")
 
 
 def _dev_score(evaluation: Evaluation | None) -> float | None:
@@ -108,6 +113,31 @@ def per_query_table(test: IRData, evaluations: dict[str, Evaluation]) -> pd.Data
     return table
 
 
+def spreadsheet_safe(text: str) -> str:
+    """A cell a spreadsheet shows as text: ``=1+1`` becomes ``'=1+1``; ``spreadsheet_text`` undoes it."""
+    return "'" + text if isinstance(text, str) and _FORMULA.match(text) else text
+
+
+def spreadsheet_text(cell: str) -> str:
+    """The exact text of a cell written by ``spreadsheet_safe``."""
+    return cell[1:] if isinstance(cell, str) and cell.startswith("'") and _FORMULA.match(cell) else cell
+
+
+def per_query_csv(table: pd.DataFrame) -> str:
+    """per_query.csv's text, every text cell safe to open in a spreadsheet (data/ keeps the exact text)."""
+    safe = table.copy()
+    for column in safe.columns:
+        if not pd.api.types.is_numeric_dtype(safe[column]):
+            safe[column] = safe[column].map(spreadsheet_safe)
+    return safe.to_csv(index=False)
+
+
+def markdown_text(text) -> str:
+    """Text from a person or a file, shown in report.md as itself: no HTML, links or emphasis."""
+    text = str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _MARKDOWN.sub(r"\\\1", text).replace("\r", " ").replace("\n", " ")
+
+
 def rank_change(base_rank: pd.Series, tuned_rank: pd.Series, depth: int = 100) -> pd.Series:
     """Positive when fine-tuning moved the first relevant passage up; ranks past ``depth`` count as depth+1."""
     return (base_rank.fillna(depth + 1) - tuned_rank.fillna(depth + 1)).astype(int)
@@ -132,7 +162,7 @@ def metrics_table(report: dict, keys=HEADLINE) -> pd.DataFrame:
 
 def render_markdown(report: dict) -> str:
     data, models, training = report["data"], report["models"], report["training"]
-    lines = ["# adapt run report", "", f"**{report['verdict']}**", ""]
+    lines = ["# adapt run report", "", f"**{markdown_text(report['verdict'])}**", ""]
     lines += ["## Test metrics", "", "| metric | base | fine-tuned | change | BM25 |", "|---|---:|---:|---:|---:|"]
     for metric, row in metrics_table(report).iterrows():
         lines.append(f"| {metric} | {row['Base']:.4f} | {row['Fine-tuned']:.4f} | {row['Change']:+.4f} | "
@@ -146,12 +176,12 @@ def render_markdown(report: dict) -> str:
         lines += ["", f"Dev NDCG@10 (picks the checkpoint): base {report['dev']['base']:.4f}, "
                       f"fine-tuned {report['dev']['finetuned']:.4f}, best step {report['dev']['best_step']}."]
     if report["warnings"]:
-        lines += ["", "## Warnings", ""] + [f"- {w}" for w in report["warnings"]]
+        lines += ["", "## Warnings", ""] + [f"- {markdown_text(w)}" for w in report["warnings"]]
     lines += ["", "## Models", ""]
     for role in ("base", "guide"):
         m = models[role]
-        note = f" (requested {m['requested']}; fallback)" if m.get("fallback_reason") else ""
-        lines.append(f"- {role}: {m['resolved']}{note}, {m['parameters'] / 1e6:.1f}M parameters, "
+        note = f" (requested {markdown_text(m['requested'])}; fallback)" if m.get("fallback_reason") else ""
+        lines.append(f"- {role}: {markdown_text(m['resolved'])}{note}, {m['parameters'] / 1e6:.1f}M parameters, "
                      f"{m['dimension']}-d, max {m['max_seq_length']} tokens")
     inp = data["input"]
     lines += ["", "## Data", "",

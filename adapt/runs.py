@@ -12,6 +12,7 @@ from adapt.data import IRData, ir_data
 from adapt.errors import RunError
 from adapt.index import PassageIndex, Retriever
 from adapt.pipeline import read_report
+from adapt.report import spreadsheet_text
 
 
 @dataclass
@@ -21,36 +22,61 @@ class Run:
     per_query: pd.DataFrame
     test: IRData
 
-    def retriever(self, which: str) -> Retriever:
-        """``which`` is "base" or "finetuned"; loads the model and its saved index (no re-encoding)."""
+    def retriever(self, which: str, trust_remote_code: bool = False) -> Retriever:
+        """``which`` is "base" or "finetuned"; loads the model and its saved index (no re-encoding).
+
+        ``trust_remote_code`` comes from the person (a flag, a setting), never from the run folder.
+        """
         if which not in ("base", "finetuned"):
             raise ValueError(f"which must be 'base' or 'finetuned', not {which!r}")
         index = PassageIndex.load(self.out / "index" / which)
-        return Retriever(load_model(self, which), index)
+        return Retriever(load_model(self, which, trust_remote_code), index)
 
 
 def open_run(out: Path | str) -> Run:
     out = Path(out)
     if not out.is_dir():
         raise RunError(f"run directory '{out}' not found; pass the --out folder of a finished adapt.run")
-    report = read_report(out)
+    try:
+        report = read_report(out)
+    except ValueError as exc:  # truncated or not JSON at all
+        raise RunError(f"'{out / 'report.json'}' is damaged ({exc}); run adapt.run again to rebuild the run") from None
+    _check_report(report, out)
     for needed in ("model", "index/base", "index/finetuned", "per_query.csv", "data/test.csv", "data/corpus.csv"):
         if not (out / needed).exists():
             raise RunError(f"run directory '{out}' is incomplete (missing {needed}); run adapt.run again")
-    per_query = pd.read_csv(out / "per_query.csv", dtype={"question": str}, keep_default_na=False,
-                            na_values={c: [""] for c in ("base_rank", "finetuned_rank", "bm25_rank")})
-    test = pd.read_csv(out / "data" / "test.csv", dtype=str, keep_default_na=False)
-    corpus = pd.read_csv(out / "data" / "corpus.csv", dtype=str, keep_default_na=False)
-    return Run(out, report, per_query, ir_data(test, corpus))
+    try:
+        per_query = pd.read_csv(out / "per_query.csv", dtype={"question": str}, keep_default_na=False,
+                                na_values={c: [""] for c in ("base_rank", "finetuned_rank", "bm25_rank")})
+        per_query["question"] = per_query["question"].map(spreadsheet_text)
+        test = pd.read_csv(out / "data" / "test.csv", dtype=str, keep_default_na=False)
+        corpus = pd.read_csv(out / "data" / "corpus.csv", dtype=str, keep_default_na=False)
+        return Run(out, report, per_query, ir_data(test, corpus))
+    except (OSError, ValueError, KeyError) as exc:  # pandas' parser and decoding errors are ValueErrors
+        raise RunError(f"run directory '{out}' is damaged ({type(exc).__name__}: {_first_line(exc)}); "
+                       "run adapt.run again to rebuild it") from None
 
 
-def load_model(run: Run, which: str):
+def _check_report(report, out: Path) -> None:
+    base = report.get("models", {}).get("base") if isinstance(report, dict) else None
+    fields = ("requested", "resolved", "path", "source")
+    if not isinstance(base, dict) or not all(isinstance(base.get(f), str) for f in fields):
+        raise RunError(f"'{out / 'report.json'}' is not an adapt report (no base model in it); "
+                       "run adapt.run again to rebuild the run")
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:200] if text else "no details"
+
+
+def load_model(run: Run, which: str, trust_remote_code: bool = False):
     if which == "finetuned":
-        spec = models.ResolvedModel("fine-tuned", "fine-tuned", "fine-tuned", str(run.out / "model"), "local")
+        spec = models.fine_tuned(run.out / "model")
     else:
         facts = run.report["models"]["base"]
         spec = models.ResolvedModel("base", facts["requested"], facts["resolved"], facts["path"], facts["source"])
         if spec.source in ("bundled", "local", "hub-cache") and not Path(spec.path).exists():
             spec = models.resolve(facts["resolved"] if facts["source"] == "bundled" else facts["requested"], "base",
                                   fallback=True)
-    return models.load(spec, trust_remote_code=run.report["config"].get("trust_remote_code", False))
+    return models.load(spec, trust_remote_code=trust_remote_code)
