@@ -23,7 +23,12 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str):
         message = message.removeprefix("argument ").replace("/-", " / -", 1)
-        self.exit(2, f"Error: {message}; see {self.prog} --help\n")
+        self.exit(2, f"Error: {one_line(message)}; see {self.prog} --help\n")
+
+
+def one_line(message) -> str:
+    """A message as one line: line breaks from a person's text or a path are shown, not obeyed."""
+    return str(message).replace("\r", "\\r").replace("\n", "\\n")
 
 
 def parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace | int:
@@ -74,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         config = RunConfig(**args)
         result = run_pipeline(config)
     except AdaptError as exc:
-        print(f"Error: {exc}", file=sys.stderr)
+        print(f"Error: {one_line(exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("Interrupted: run the same command again to resume.", file=sys.stderr)

@@ -10,7 +10,7 @@ import textwrap
 
 from adapt.config import MAX_K
 from adapt.errors import AdaptError
-from adapt.run import Parser, parse, quiet_libraries
+from adapt.run import Parser, one_line, parse, quiet_libraries
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         base_hits = run.retriever("base", args.trust_remote_code).search(args.query, args.k)
         tuned_hits = run.retriever("finetuned", args.trust_remote_code).search(args.query, args.k)
     except AdaptError as exc:
-        print(f"Error: {exc}", file=sys.stderr)
+        print(f"Error: {one_line(exc)}", file=sys.stderr)
         return 1
     qid = next((q for q, text in run.test.queries.items() if text.strip() == args.query.strip()), None)
     relevant = run.test.relevant_docs.get(qid, set()) if qid else set()
