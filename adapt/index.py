@@ -175,12 +175,12 @@ class Retriever:
         return self.index.hits(encode_queries(self.model, [query]), k)
 
 
-def encode_queries(model, texts: list[str], batch_size: int = 64, show_progress: bool = False) -> np.ndarray:
+def encode_queries(model, texts: list[str], batch_size: int = 64) -> np.ndarray:
+    """Normalised query vectors; progress is the caller's (the pipeline reports per chunk)."""
     return np.asarray(model.encode_query(list(texts), batch_size=batch_size, normalize_embeddings=True,
-                                         convert_to_numpy=True, show_progress_bar=show_progress), dtype=np.float32)
+                                         convert_to_numpy=True, show_progress_bar=False), dtype=np.float32)
 
 
-def encode_passages(model, texts: list[str], batch_size: int = 64, show_progress: bool = False) -> np.ndarray:
+def encode_passages(model, texts: list[str], batch_size: int = 64) -> np.ndarray:
     return np.asarray(model.encode_document(list(texts), batch_size=batch_size, normalize_embeddings=True,
-                                            convert_to_numpy=True, show_progress_bar=show_progress),
-                      dtype=np.float32)
+                                            convert_to_numpy=True, show_progress_bar=False), dtype=np.float32)

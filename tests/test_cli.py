@@ -109,7 +109,8 @@ def test_search_of_a_missing_run_is_a_clean_error(tmp_path, capsys):
 
 def test_bad_setting_is_a_clean_error(tiny, sample_pairs, tmp_path, capsys):
     assert run.main(cli_args(tiny, sample_pairs, tmp_path / "r", "--eval-fraction", "1.5")) == 1
-    assert capsys.readouterr().err.strip() == "Error: --eval-fraction must be a number between 0 and 1, e.g. 0.2; got '1.5'"
+    assert capsys.readouterr().err.strip() == (
+        "Error: --eval-fraction must be a number between 0 and 1, e.g. 0.2; got '1.5'")
     assert not (tmp_path / "r").exists()
 
 
