@@ -87,7 +87,7 @@ class RunConfig:
             out[f.name] = str(value) if isinstance(value, Path) else list(value) if isinstance(value, tuple) else value
         return out
 
-    def fingerprint(self, *names: str) -> str:
+    def digest(self, *names: str) -> str:
         """A short hash of the named settings (all of them when none are named)."""
         settings = self.to_dict()
         chosen = {n: settings[n] for n in names} if names else settings

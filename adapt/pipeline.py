@@ -17,10 +17,10 @@ import os
 import shutil
 import signal
 import time
-from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -34,9 +34,11 @@ from adapt.index import PassageIndex, encode_passages, encode_queries
 from adapt.lexical import evaluate_bm25
 from adapt.report import build_report, per_query_csv, per_query_table, render_markdown
 
+if TYPE_CHECKING:
+    from adapt.train import OnProgress  # the trainer's import cost waits until training
+
 logger = logging.getLogger(__name__)
 
-Progress = Callable[[str, int, int], None]
 # Every stage name the progress callback can report, roughly in order; "guide" (the guide pass) reports
 # its batches from inside "train", before the training steps.
 STAGES = ("data", "models", "leakage", "encode base", "index base", "evaluate base", "guide", "train",
@@ -60,7 +62,7 @@ class RunResult:
 class _Stages:
     """Times each stage and tells the progress callback where the run is."""
 
-    def __init__(self, progress: Progress | None):
+    def __init__(self, progress: OnProgress | None):
         self.progress = progress
         self.timings: dict[str, float] = {}
 
@@ -96,7 +98,7 @@ def prepare_data(config: RunConfig) -> Splits:
                        drop_leaks=config.drop_leaks)
 
 
-def run_pipeline(config: RunConfig, progress: Progress | None = None) -> RunResult:
+def run_pipeline(config: RunConfig, progress: OnProgress | None = None) -> RunResult:
     stages = _Stages(progress)
     with stages.stage("data"):
         splits = prepare_data(config)
@@ -145,7 +147,7 @@ def _run_locked(config: RunConfig, splits: Splits, stages: _Stages) -> RunResult
         base_eval = evaluate_index(base_index, base_test, test, config.k)
         base_dev_eval = evaluate_index(base_index, base_dev, dev, (10,)) if dev else None
 
-    train_fp = _hash(data_fp, base_spec.path, guide_spec.path, config.fingerprint(
+    train_fp = _hash(data_fp, base_spec.path, guide_spec.path, config.digest(
         "epochs", "batch_size", "learning_rate", "warmup_ratio", "temperature", "margin", "margin_strategy",
         "max_seq_length", "eval_steps", "patience", "seed", "dev_fraction"))
     train_dir = work / f"train-{train_fp}"

@@ -33,7 +33,8 @@ logger = logging.getLogger(__name__)
 
 DEV_METRIC = "ndcg@10"
 DEV_CORPUS_MAX = 1000  # passages the in-training dev evaluation searches (every relevant one, then a sample)
-Progress = Callable[[str, int, int], None]
+# Told (stage, done, total) as a run moves; the pipeline, the app and the trainer share it.
+OnProgress = Callable[[str, int, int], None]
 
 
 @dataclass
@@ -56,7 +57,7 @@ def training_prompts(model) -> dict[str, str]:
 
 
 def make_loss(model, guide, guide_name: str, train: pd.DataFrame, config: RunConfig, cache_dir: Path | None,
-              progress: Progress | None = None):
+              progress: OnProgress | None = None):
     """adapt's cached-guide GIST loss (or stock ``GISTEmbedLoss`` with ``guide_cache`` off)."""
     options = dict(temperature=config.temperature, margin=config.margin, margin_strategy=config.margin_strategy)
     if not config.guide_cache:
@@ -114,7 +115,7 @@ def training_arguments(model, config: RunConfig, output_dir: Path, **overrides) 
 
 
 def finetune(model, guide, guide_name: str, train: pd.DataFrame, dev: IRData | None, config: RunConfig,
-             work_dir: Path, cache_dir: Path | None = None, progress: Progress | None = None) -> TrainResult:
+             work_dir: Path, cache_dir: Path | None = None, progress: OnProgress | None = None) -> TrainResult:
     """Fine-tune ``model`` in place; on return it holds the dev-selected weights."""
     start = time.perf_counter()
     loss, guide_stats = make_loss(model, guide, guide_name, train, config, cache_dir, progress)
@@ -179,7 +180,7 @@ def _last_checkpoint(folder: Path) -> str | None:
 class ProgressCallback(TrainerCallback):
     """Reports ("train", step, total_steps) after every optimiser step."""
 
-    def __init__(self, progress: Progress):
+    def __init__(self, progress: OnProgress):
         self.progress = progress
 
     def on_step_end(self, args, state, control, **kwargs):
