@@ -124,12 +124,15 @@ def spreadsheet_text(cell: str) -> str:
 
 
 def per_query_csv(table: pd.DataFrame) -> str:
-    """per_query.csv's text, every text cell safe to open in a spreadsheet (data/ keeps the exact text)."""
+    """per_query.csv's text, every text cell safe to open in a spreadsheet (data/ keeps the exact text).
+
+    Lines end in CRLF as RFC 4180 has them, so a cell holding a lone CR is quoted and stays one cell.
+    """
     safe = table.copy()
     for column in safe.columns:
         if not pd.api.types.is_numeric_dtype(safe[column]):
             safe[column] = safe[column].map(spreadsheet_safe)
-    return safe.to_csv(index=False)
+    return safe.to_csv(index=False, lineterminator="\r\n")
 
 
 def markdown_text(text) -> str:

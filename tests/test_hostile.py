@@ -5,6 +5,7 @@ run code the person did not ask for; and a good run folder keeps every byte.
 """
 
 import hashlib
+import io
 import json
 import shutil
 from pathlib import Path
@@ -16,6 +17,7 @@ from hypothesis import strategies as st
 
 from adapt import run, search
 from adapt.index import PassageIndex, encode_passages
+from adapt.report import markdown_text, per_query_csv, spreadsheet_safe, spreadsheet_text
 from tests.conftest import SAMPLE_PAIRS
 
 QUICK = settings(max_examples=25, derandomize=True, deadline=None, database=None,
@@ -283,3 +285,23 @@ def test_a_damaged_copy_of_a_run_gives_results_or_one_error_line(good_run, tmp_p
             path.write_bytes(data[:at] + bytes([arg[1]]) + data[at + 1:])
     exit_and_error(search.main, [str(copy), "aphids on roses"], capsys)
     shutil.rmtree(copy)
+
+
+# ----------------------------------------------------------------------------------------------
+# Files for people: formulas and markup neutralised, the exact text recoverable
+
+
+@settings(max_examples=200, derandomize=True, database=None)
+@given(text=st.text(alphabet=st.sampled_from("'=+-@\t\r a\"<>|*_"), max_size=8) | st.text(max_size=8))
+def test_a_spreadsheet_never_sees_a_formula_and_the_text_comes_back(text):
+    safe = spreadsheet_safe(text)
+    assert not safe[:1] or safe[0] not in "=+-@\t\r"
+    assert spreadsheet_text(safe) == text
+    table = pd.DataFrame({"question": [text, "plain"], "base_rank": [1, 2]})
+    read = pd.read_csv(io.StringIO(per_query_csv(table)), dtype={"question": str}, keep_default_na=False)
+    assert list(read["question"].map(spreadsheet_text)) == [text, "plain"]
+
+
+def test_markdown_shows_text_as_itself():
+    assert markdown_text("<script>alert('x')</script> [a](b) *c* | d\ne") == (
+        "&lt;script&gt;alert('x')&lt;/script&gt; \\[a\\](b) \\*c\\* \\| d e")
