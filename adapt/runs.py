@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,7 +59,8 @@ def open_run(out: Path | str) -> Run:
 
 
 def _check_report(report, out: Path) -> None:
-    base = report.get("models", {}).get("base") if isinstance(report, dict) else None
+    found = report.get("models") if isinstance(report, dict) else None
+    base = found.get("base") if isinstance(found, dict) else None
     fields = ("requested", "resolved", "path", "source")
     if not isinstance(base, dict) or not all(isinstance(base.get(f), str) for f in fields):
         raise RunError(f"'{out / 'report.json'}' is not an adapt report (no base model in it); "
@@ -76,7 +78,7 @@ def load_model(run: Run, which: str, trust_remote_code: bool = False):
     else:
         facts = run.report["models"]["base"]
         spec = models.ResolvedModel("base", facts["requested"], facts["resolved"], facts["path"], facts["source"])
-        if spec.source in ("bundled", "local", "hub-cache") and not Path(spec.path).exists():
+        if spec.source in ("bundled", "local", "hub-cache") and not os.path.exists(spec.path):
             spec = models.resolve(facts["resolved"] if facts["source"] == "bundled" else facts["requested"], "base",
                                   fallback=True)
     return models.load(spec, trust_remote_code=trust_remote_code)

@@ -1,11 +1,10 @@
 """Model resolution: bundled aliases, local directories, hub ids, and a fast fallback when the hub is away."""
 
-import json
-
 import pytest
 
 from adapt import models
 from adapt.errors import ModelError
+from tests.test_hostile import with_own_code
 
 
 def test_alias_resolves_to_the_bundled_minilm():
@@ -90,13 +89,7 @@ def test_default_guide_shares_the_bge_tokenizer_and_is_stronger():
 
 
 def test_a_model_with_its_own_code_needs_the_persons_flag(tiny, tmp_path):
-    (tiny["student"] / "own_pooling.py").write_text(
-        f"open({str(tmp_path / 'ran')!r}, 'w').close()\n"
-        "from sentence_transformers.sentence_transformer.modules import Pooling\n"
-        "class OwnPooling(Pooling):\n    pass\n")
-    modules = json.loads((tiny["student"] / "modules.json").read_text())
-    modules[-1]["type"] = "own_pooling.OwnPooling"
-    (tiny["student"] / "modules.json").write_text(json.dumps(modules))
+    with_own_code(tiny["student"], tmp_path / "ran")
     with pytest.raises(ModelError) as error:
         models.load(models.resolve(str(tiny["student"])))
     assert str(error.value) == (f"the base model '{tiny['student']}' ships its own Python code; "
