@@ -7,7 +7,10 @@ run code the person did not ask for; and a good run folder keeps every byte.
 import hashlib
 import io
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -18,7 +21,7 @@ from hypothesis import strategies as st
 from adapt import run, search
 from adapt.index import PassageIndex, encode_passages
 from adapt.report import markdown_text, per_query_csv, spreadsheet_safe, spreadsheet_text
-from tests.conftest import SAMPLE_PAIRS
+from tests.conftest import ROOT, SAMPLE_PAIRS
 
 QUICK = settings(max_examples=25, derandomize=True, deadline=None, database=None,
                  suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
@@ -82,7 +85,7 @@ def good_run(tiny_models, tmp_path_factory) -> Path:
 # A run folder never decides to run code
 
 
-def test_search_never_runs_code_from_a_crafted_run_folder(tiny, tmp_path, capsys):
+def test_search_never_runs_code_from_a_crafted_run_folder(tiny, tmp_path):
     marker = tmp_path / "marker.txt"
     out = make_run(tmp_path / "crafted", tiny["student"])
     model = with_own_code(tiny["student"], marker)
@@ -90,8 +93,11 @@ def test_search_never_runs_code_from_a_crafted_run_folder(tiny, tmp_path, capsys
     report["config"]["trust_remote_code"] = True  # the folder asks for trust; only the person may give it
     (out / "report.json").write_text(json.dumps(report))
 
-    assert search.main([str(out), "aphids on roses"]) == 1
-    assert one_error_line(capsys.readouterr().err) == (
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT), "HF_MODULES_CACHE": str(tmp_path / "hf")}
+    done = subprocess.run([sys.executable, "-m", "adapt.search", str(out), "aphids on roses"], capture_output=True,
+                          text=True, env=env, cwd=tmp_path, timeout=300)
+    assert done.returncode == 1
+    assert one_error_line(done.stderr) == (
         f"Error: the base model '{model}' ships its own Python code; pass --trust-remote-code if you trust it")
     assert not marker.exists()
 
