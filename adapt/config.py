@@ -62,7 +62,7 @@ class RunConfig:
         if self.pairs is None:
             raise ConfigError("no pairs file given; pass the path of a CSV with question and passage columns")
         self.pairs = Path(self.pairs)
-        self.out = Path(self.out)
+        self.out = check_out(self.out)
         self.corpus = Path(self.corpus) if self.corpus is not None else None
         self.eval_pairs = Path(self.eval_pairs) if self.eval_pairs is not None else None
         self.cache_dir = Path(self.cache_dir) if self.cache_dir is not None else None
@@ -92,6 +92,24 @@ class RunConfig:
         settings = self.to_dict()
         chosen = {n: settings[n] for n in names} if names else settings
         return hashlib.sha256(json.dumps(chosen, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def check_out(out) -> Path:
+    """``--out`` must name a folder, new or existing: not empty, not a file or device, not inside a file.
+
+    What the folder may hold is checked when a run starts (``adapt.files.check_run_dir``).
+    """
+    if out is None or not str(out).strip():
+        raise ConfigError("--out is empty; pass a folder for the run, e.g. --out runs/my-run")
+    path = Path(out)
+    if path.exists() and not path.is_dir():
+        kind = "a file" if path.is_file() else "a device or special file"
+        raise ConfigError(f"--out '{path}' is {kind}, not a folder; pass a folder for the run, e.g. --out runs/my-run")
+    above = next((p for p in path.parents if p.exists()), None)
+    if above is not None and not above.is_dir():
+        raise ConfigError(f"--out '{path}' is inside '{above}', which is a file, not a folder; pass a folder for "
+                          "the run, e.g. --out runs/my-run")
+    return path
 
 
 def parse_k(text: str) -> tuple[int, ...]:

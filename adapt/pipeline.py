@@ -5,7 +5,7 @@ No argparse and no print: the CLI and the app are thin layers over this.
 A run directory is only ever replaced whole by a finished run. Work in progress lives in
 ``<out>/.work`` (encodings, training checkpoints, keyed by a fingerprint of their inputs), the new
 outputs are assembled in ``<out>/.staging`` and published at the end, and a lock file keeps a second
-run out. Re-running an interrupted command skips finished stages and resumes training.
+run out (adapt/files.py). Re-running an interrupted command skips finished stages and resumes training.
 """
 
 from __future__ import annotations
@@ -13,9 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import shutil
-import signal
 import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -24,12 +22,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from adapt import __version__, models
+from adapt import __version__, leakage, models
 from adapt.config import RunConfig
 from adapt.data import IRData, Splits, ir_data, load_corpus, load_pairs, split_pairs, write_splits
-from adapt.errors import DataError, RunError
 from adapt.evaluate import evaluate_index
-from adapt.files import RunLock, atomic_write_json, atomic_write_text, replace_dir
+from adapt.faults import failpoint
+from adapt.files import (STAGING, WORK, RunLock, atomic_write_json, atomic_write_text, check_run_dir,
+                         claim_run_dir, publish, recover, replace_dir, tidy)
 from adapt.index import PassageIndex, encode_passages, encode_queries
 from adapt.lexical import evaluate_bm25
 from adapt.report import build_report, per_query_csv, per_query_table, render_markdown
@@ -44,7 +43,6 @@ logger = logging.getLogger(__name__)
 STAGES = ("data", "models", "leakage", "encode base", "index base", "evaluate base", "guide", "train",
           "encode fine-tuned", "index fine-tuned", "evaluate", "report")
 ENCODE_CHUNK = 256
-NEAR_DUPLICATE_SIMILARITY = 0.95
 OUTPUTS = ("model", "index", "data", "report.json", "report.md", "per_query.csv")
 
 
@@ -54,10 +52,6 @@ class RunResult:
     report: dict
     timings: dict = field(default_factory=dict)
 
-    @property
-    def metrics(self) -> dict:
-        return self.report["metrics"]
-
 
 class _Stages:
     """Times each stage and tells the progress callback where the run is."""
@@ -65,52 +59,55 @@ class _Stages:
     def __init__(self, progress: OnProgress | None):
         self.progress = progress
         self.timings: dict[str, float] = {}
+        self._open: dict[str, float] = {}  # stages running now -> when they started
 
     @contextmanager
     def stage(self, name: str):
         logger.info("Stage: %s", name)
         self.tell(name, 0, 1)
-        start = time.perf_counter()
+        self._open[name] = time.perf_counter()
         yield
-        self.timings[name] = round(self.timings.get(name, 0.0) + time.perf_counter() - start, 3)
+        self.timings[name] = self._total(name)
+        del self._open[name]
         self.tell(name, 1, 1)
+
+    def so_far(self) -> dict[str, float]:
+        """The timings with the stage now running counted up to now (for the report it writes)."""
+        return {**self.timings, **{name: self._total(name) for name in self._open}}
 
     def tell(self, name: str, done: int, total: int) -> None:
         failpoint(f"{name}@{done}")
         if self.progress is not None:
             self.progress(name, done, total)
 
-
-def failpoint(name: str) -> None:
-    """Fault injection for the tests: ADAPT_KILL_AT=<stage>@<step> kills this process right there."""
-    if os.environ.get("ADAPT_KILL_AT") == name:
-        logger.warning("ADAPT_KILL_AT=%s: killing the run here", name)
-        os.kill(os.getpid(), signal.SIGKILL)
+    def _total(self, name: str) -> float:
+        return round(self.timings.get(name, 0.0) + time.perf_counter() - self._open[name], 3)
 
 
 def prepare_data(config: RunConfig) -> Splits:
-    """Read, clean and split the inputs; raises ``DataError`` before anything is written."""
+    """Read, clean and split the inputs and settle exact leaks; raises ``DataError`` before anything is written."""
     pairs = load_pairs(config.pairs, config.question_col, config.passage_col)
     eval_pairs = (load_pairs(config.eval_pairs, config.question_col, config.passage_col, role="eval pairs")
                   if config.eval_pairs else None)
     extra = load_corpus(config.corpus) if config.corpus else None
-    return split_pairs(pairs, config.eval_fraction, config.dev_fraction, config.seed, eval_pairs, extra,
-                       drop_leaks=config.drop_leaks)
+    splits = split_pairs(pairs, config.eval_fraction, config.dev_fraction, config.seed, eval_pairs, extra)
+    return leakage.check_exact(splits, config.drop_leaks)
 
 
 def run_pipeline(config: RunConfig, progress: OnProgress | None = None) -> RunResult:
+    check_run_dir(config.out)  # before any work: never write into a folder that holds someone's own files
     stages = _Stages(progress)
     with stages.stage("data"):
         splits = prepare_data(config)
-    out = config.out
-    with RunLock(out):
+    with RunLock(config.out):
+        claim_run_dir(config.out)
         return _run_locked(config, splits, stages)
 
 
 def _run_locked(config: RunConfig, splits: Splits, stages: _Stages) -> RunResult:
     out = config.out
-    work = out / ".work"
-    staging = out / ".staging"
+    work = out / WORK
+    staging = out / STAGING
     recover(out)
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
@@ -126,10 +123,8 @@ def _run_locked(config: RunConfig, splits: Splits, stages: _Stages) -> RunResult
                        "guide": {**guide_spec.to_dict(), **models.describe(guide)}}
 
     with stages.stage("leakage"):
-        leakage = find_leaks(base, guide, guide_spec.resolved, splits,
-                             cache_dir if config.guide_cache else None)
-        if config.drop_leaks and leakage["near_duplicate_questions"]:
-            splits = drop_test_questions(splits, set(leakage["near_duplicate_questions"]))
+        embed = _guide_embed(base, guide, guide_spec.resolved, cache_dir if config.guide_cache else None)
+        splits, leaks = leakage.check_near(splits, embed, config.drop_leaks)
     test = ir_data(splits.test, splits.corpus)
     dev = ir_data(splits.dev, splits.corpus) if len(splits.dev) else None
     data_fp = _data_fingerprint(splits)
@@ -176,16 +171,15 @@ def _run_locked(config: RunConfig, splits: Splits, stages: _Stages) -> RunResult
             evaluations={"base": base_eval, "finetuned": tuned_eval, "bm25": bm25_eval},
             dev={"base": base_dev_eval, "finetuned": tuned_dev_eval}, training=training,
             indexes={"base": base_index.info, "finetuned": tuned_index.info},
-            leakage={k: v for k, v in leakage.items() if k != "near_duplicate_questions"},
-            timings=stages.timings,
+            leakage=leaks,
+            timings=stages.so_far(),
         )
         per_query = per_query_table(test, {"base": base_eval, "finetuned": tuned_eval, "bm25": bm25_eval})
         atomic_write_text(staging / "per_query.csv", per_query_csv(per_query))
         atomic_write_text(staging / "report.md", render_markdown(report))
         atomic_write_json(staging / "report.json", report)  # last: its presence marks a complete run
-        _publish(staging, out)
-        _tidy_work(work, keep={f"base-{base_fp}", f"train-{train_fp}"})
-    report["timings"] = stages.timings
+        publish(staging, out, OUTPUTS)
+        tidy(work, keep={f"base-{base_fp}", f"train-{train_fp}"})
     return RunResult(out, report, stages.timings)
 
 
@@ -241,95 +235,17 @@ def _train_cached(folder: Path, base, guide, guide_spec, splits: Splits, dev: IR
     return result
 
 
-def _publish(staging: Path, out: Path) -> None:
-    """Swap the finished outputs in.
-
-    A journal file marks the swap; if the process dies during it, ``recover`` finishes it (the staged
-    run is complete by then). report.json moves last, so a half-published run never looks complete.
-    """
-    journal = out / ".publishing"
-    atomic_write_text(journal, "\n".join(OUTPUTS) + "\n")
-    _finish_publish(staging, out)
-
-
-def _finish_publish(staging: Path, out: Path) -> None:
-    names = [n for n in OUTPUTS if n != "report.json"] + ["report.json"]
-    if (staging / "report.json").exists():
-        (out / "report.json").unlink(missing_ok=True)
-    for name in names:
-        src, dst = staging / name, out / name
-        if src.is_dir():
-            replace_dir(src, dst)
-        elif src.exists():
-            os.replace(src, dst)
-        failpoint(f"publish:{name}")
-    (out / ".publishing").unlink(missing_ok=True)
-    shutil.rmtree(staging, ignore_errors=True)
-
-
-def recover(out: Path) -> None:
-    """Finish a publish that a killed run started (call with the run lock held)."""
-    if (out / ".publishing").exists() and (out / ".staging").is_dir():
-        logger.warning("Finishing the publication of a run that was interrupted while saving its outputs")
-        _finish_publish(out / ".staging", out)
-    (out / ".publishing").unlink(missing_ok=True)
-
-
-def _tidy_work(work: Path, keep: set[str]) -> None:
-    for child in work.iterdir() if work.is_dir() else []:
-        if child.name not in keep:
-            shutil.rmtree(child, ignore_errors=True)
-
-
 # ----------------------------------------------------------------------------------------------
 # Helpers
 
 
-def find_leaks(model, guide, guide_name: str, splits: Splits, cache_dir: Path | None) -> dict:
-    """Test questions that duplicate (normalised text) or nearly duplicate (guide cosine) a training one.
-
-    The guide embeds the questions as training will (same tokens, same cache), so the training
-    questions cost nothing extra.
-    """
+def _guide_embed(model, guide, guide_name: str, cache_dir: Path | None) -> leakage.Embed:
+    """The guide's embedding of questions as training will make it (same tokens, same cache)."""
     from adapt.guide import guide_vectors
     from adapt.train import training_prompts
 
-    train_questions = list(dict.fromkeys(splits.train["question"]))
-    test_questions = list(dict.fromkeys(splits.test["question"]))
-    result = {"exact_or_normalised": splits.counts.get("leaks_exact", 0),
-              "dropped_exact": splits.counts.get("leaks_dropped", 0),
-              "near_duplicate_threshold": NEAR_DUPLICATE_SIMILARITY, "near_duplicates": 0,
-              "near_duplicate_questions": [], "examples": []}
-    if not train_questions or not test_questions:
-        return result
-    vectors = guide_vectors(model, guide, train_questions + test_questions,
-                            training_prompts(model).get("anchor"), guide_name, cache_dir)
-    train_vectors, test_vectors = vectors[: len(train_questions)], vectors[len(train_questions):]
-    best = np.zeros(len(test_questions))
-    nearest = np.zeros(len(test_questions), dtype=int)
-    for start in range(0, len(test_vectors), 1024):
-        sims = test_vectors[start:start + 1024] @ train_vectors.T
-        best[start:start + 1024] = sims.max(axis=1)
-        nearest[start:start + 1024] = sims.argmax(axis=1)
-    near = np.flatnonzero(best >= NEAR_DUPLICATE_SIMILARITY)
-    result["near_duplicates"] = int(len(near))
-    result["near_duplicate_questions"] = [test_questions[i] for i in near]
-    result["examples"] = [
-        {"test": test_questions[i], "train": train_questions[nearest[i]], "similarity": round(float(best[i]), 4)}
-        for i in near[:5]
-    ]
-    return result
-
-
-def drop_test_questions(splits: Splits, questions: set[str]) -> Splits:
-    """``--drop-leaks``: remove near-duplicate test questions (their passages stay in the corpus)."""
-    test = splits.test[~splits.test["question"].isin(questions)].reset_index(drop=True)
-    if test.empty:
-        raise DataError("every test question nearly duplicates a training question; nothing is left to evaluate")
-    counts = dict(splits.counts)
-    counts["leaks_dropped"] = counts.get("leaks_dropped", 0) + len(splits.test) - len(test)
-    counts["test_pairs"], counts["test_questions"] = len(test), int(test["question"].nunique())
-    return Splits(splits.train, splits.dev, test, splits.corpus, counts)
+    prompt = training_prompts(model).get("anchor")
+    return lambda texts: guide_vectors(model, guide, texts, prompt, guide_name, cache_dir)
 
 
 def _hash(*parts) -> str:
@@ -342,9 +258,3 @@ def _data_fingerprint(splits: Splits) -> str:
         digest.update(frame.to_csv(index=False).encode())
     return digest.hexdigest()[:16]
 
-
-def read_report(out: Path) -> dict:
-    path = Path(out) / "report.json"
-    if not path.exists():
-        raise RunError(f"'{out}' holds no finished run (no report.json); run: python -m adapt.run PAIRS --out {out}")
-    return json.loads(path.read_text())

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import re
+from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import pandas as pd
@@ -19,6 +21,8 @@ SYSTEMS = {"base": "Base", "finetuned": "Fine-tuned", "bm25": "BM25"}
 # countable, so ``spreadsheet_text`` gives back the exact text.
 _FORMULA = re.compile(r"^'*[=+\-@\t\r]")
 _MARKDOWN = re.compile(r"([\\`*_\[\]|#])")
+METRIC_NAMES = {"accuracy": "Accuracy", "precision": "Precision", "recall": "Recall", "mrr": "MRR", "ndcg": "NDCG",
+                "map": "MAP"}
 
 
 def _dev_score(evaluation: Evaluation | None) -> float | None:
@@ -71,7 +75,7 @@ def build_report(*, config, version: str, models: dict, counts: dict, evaluation
             f"and {leakage['near_duplicates']} are near duplicates (guide similarity >= "
             f"{leakage['near_duplicate_threshold']}); the test scores may be optimistic (see --drop-leaks).")
     for fell in (m for m in models.values() if m.get("fallback_reason")):
-        warnings.append(fell["fallback_reason"])
+        warnings.append(fallback_text(fell))
     return {
         "adapt_version": version,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -163,9 +167,117 @@ def metrics_table(report: dict, keys=HEADLINE) -> pd.DataFrame:
     return table.set_index("metric")
 
 
+# ----------------------------------------------------------------------------------------------
+# The words that interpret a report: the CLI, report.md and the app all say these
+
+
+@dataclass(frozen=True)
+class Headline:
+    """The change fine-tuning made on the test set, and what its 95% interval supports.
+
+    ``direction`` is "better" (the whole interval above 0), "worse" (the whole interval below 0) or
+    "unclear" (it includes 0, or there is none): the app colours only "better" and "worse".
+    """
+
+    metric: str  # the metric it is about: ndcg@10 when it was asked for
+    change: float  # fine-tuned minus base, on the test set
+    low: float  # the 95% interval of the change (NaN when there is none)
+    high: float
+    direction: str
+    sentence: str
+
+
+def metric_label(key: str) -> str:
+    """ndcg@10 -> NDCG@10, accuracy@1 -> Accuracy@1."""
+    name, at, k = key.partition("@")
+    return f"{METRIC_NAMES.get(name, name)}{at}{k}"
+
+
+def _no_interval(s: dict) -> bool:
+    """Too few test questions (or no resamples) for an interval: NaN in report.json (null read as NaN too)."""
+    return s["low"] is None or math.isnan(s["low"])
+
+
+def interval_direction(s: dict) -> str:
+    if _no_interval(s):
+        return "unclear"
+    return "better" if s["low"] > 0 else "worse" if s["high"] < 0 else "unclear"
+
+
+def interval_text(s: dict) -> str:
+    """One bootstrap interval (a ``report["significance"]`` entry) and what it supports, in words."""
+    if _no_interval(s):
+        return "too few test questions for an interval, so there is no telling how sure this is"
+    reading = {"better": "the whole interval is above zero, so the gain is unlikely to be noise",
+               "worse": "the whole interval is below zero, so fine-tuning made retrieval worse",
+               "unclear": "the interval includes zero, so the change may be noise"}[interval_direction(s)]
+    return f"95% interval {s['low']:+.4f} to {s['high']:+.4f}, p = {s['p_value']:.3f}: {reading}"
+
+
+def interpret_change(report: dict) -> Headline:
+    """The test change of the fine-tuned model against the base, with its interval, in one sentence."""
+    significance = report["significance"]
+    key = next((k for k in SIGNIFICANCE_METRICS if k in significance), None)
+    if key is None:  # no metric with an interval was asked for (e.g. -k 3)
+        key = _deepest_ndcg(report["metrics"]["base"])
+        nan = float("nan")
+        s = {"change": report["metrics"]["finetuned"][key] - report["metrics"]["base"][key], "low": nan,
+             "high": nan, "p_value": nan}
+    else:
+        s = {name: float("nan") if value is None else value for name, value in significance[key].items()}
+    change = s["change"]
+    moved = (f"{abs(change):.4f} higher than" if change >= 5e-5 else f"{abs(change):.4f} lower than"
+             if change <= -5e-5 else "the same as")
+    sentence = (f"On the {report['data']['test_questions']:,} held-out test questions, the fine-tuned model's "
+                f"{metric_label(key)} is {moved} the base model's ({interval_text(s)}).")
+    return Headline(key, change, s["low"], s["high"], interval_direction(s), sentence)
+
+
+def model_name(spec: str) -> str:
+    """A hub id without its organisation (BAAI/bge-small-en-v1.5 -> bge-small-en-v1.5); paths unchanged."""
+    return spec.split("/", 1)[1] if spec.count("/") == 1 and not spec.startswith((".", "~")) else spec
+
+
+def fallback_text(model: dict) -> str:
+    """The fallback in one short line: "offline: using bundled all-MiniLM-L6-v2 for bge-small-en-v1.5"."""
+    return f"offline: using bundled {model_name(model['resolved'])} for {model_name(model['requested'])}"
+
+
+def shown_warnings(report: dict) -> list[str]:
+    """The report's warnings to show beside its verdict: without the verdict itself, and each fallback in
+    its short line (also in reports written before the warnings held that line)."""
+    short = {m["fallback_reason"]: fallback_text(m) for m in report["models"].values() if m.get("fallback_reason")}
+    return list(dict.fromkeys(short.get(w, w) for w in report["warnings"] if w != report["verdict"]))
+
+
+def model_text(model: dict) -> str:
+    """The model that actually ran (``report["models"][role]``), and the one asked for when it fell back."""
+    used = model["resolved"] + (f" (in place of {model['requested']})" if model.get("fallback_reason") else "")
+    return (f"{used}, {model['parameters'] / 1e6:.1f}M parameters, {model['dimension']}-d, "
+            f"max {model['max_seq_length']} tokens")
+
+
+def about_text(report: dict) -> dict[str, str]:
+    """Models, data, training and timings in words: report.md's lines and the app's "about" panel."""
+    data, training = report["data"], report["training"]
+    extra = f" ({data['extra_passages']:,} from the extra passages file)" if data.get("extra_passages") else ""
+    return {
+        "Base model": model_text(report["models"]["base"]),
+        "Guide model": model_text(report["models"]["guide"]),
+        "Data": (f"{data['train_questions']:,} training questions ({data['train_pairs']:,} pairs), "
+                 f"{data['dev_questions']:,} dev questions, {data['test_questions']:,} test questions; "
+                 f"{data['corpus_size']:,} passages in the search corpus{extra}"),
+        "Training": (f"{training['steps']} steps ({training['epochs']:.2f} epochs) with {training['loss']}, "
+                     f"{training['seconds']:.1f} s" + (" (reused from an earlier run)" if training.get("reused")
+                                                       else "")),
+        "Timings": ", ".join(f"{stage} {seconds:.1f} s" for stage, seconds in report["timings"].items()),
+    }
+
+
 def render_markdown(report: dict) -> str:
-    data, models, training = report["data"], report["models"], report["training"]
-    lines = ["# adapt run report", "", f"**{markdown_text(report['verdict'])}**", ""]
+    data, training = report["data"], report["training"]
+    lines = ["# adapt run report", "", f"**{interpret_change(report).sentence}**", "", markdown_text(report["verdict"]),
+             ""]
     lines += ["## Test metrics", "", "| metric | base | fine-tuned | change | BM25 |", "|---|---:|---:|---:|---:|"]
     for metric, row in metrics_table(report).iterrows():
         lines.append(f"| {metric} | {row['Base']:.4f} | {row['Fine-tuned']:.4f} | {row['Change']:+.4f} | "
@@ -181,24 +293,17 @@ def render_markdown(report: dict) -> str:
     if report["warnings"]:
         lines += ["", "## Warnings", ""] + [f"- {markdown_text(w)}" for w in report["warnings"]]
     lines += ["", "## Models", ""]
-    for role in ("base", "guide"):
-        m = models[role]
-        note = f" (requested {markdown_text(m['requested'])}; fallback)" if m.get("fallback_reason") else ""
-        lines.append(f"- {role}: {markdown_text(m['resolved'])}{note}, {m['parameters'] / 1e6:.1f}M parameters, "
-                     f"{m['dimension']}-d, max {m['max_seq_length']} tokens")
+    about = about_text(report)
+    lines += [f"- base: {markdown_text(about['Base model'])}", f"- guide: {markdown_text(about['Guide model'])}"]
     inp = data["input"]
     lines += ["", "## Data", "",
               f"- pairs read: {inp['rows_read']}; dropped: {inp['dropped_empty']} with an empty field, "
               f"{inp['dropped_duplicate']} exact duplicates",
-              f"- train: {data['train_pairs']} pairs ({data['train_questions']} questions); "
-              f"dev: {data['dev_questions']} questions; test: {data['test_questions']} questions",
-              f"- corpus: {data['corpus_size']} passages ({data['extra_passages']} extra)",
+              f"- {about['Data']}",
               f"- leakage: {report['leakage']['exact_or_normalised']} duplicate and "
               f"{report['leakage']['near_duplicates']} near-duplicate test questions"]
     guide = training.get("guide") or {}
-    lines += ["", "## Training", "",
-              f"- loss: {training['loss']}; {training['steps']} steps, {training['epochs']:.2f} epochs, "
-              f"{training['seconds']:.1f} s" + (" (reused from an earlier run)" if training.get("reused") else "")]
+    lines += ["", "## Training", "", f"- {about['Training']}"]
     if guide:
         lines.append(f"- guide: {guide['texts']} texts, {guide['encoded']} encoded, {guide['seconds']:.1f} s, "
                      f"cache {'hit' if guide['cache_hit'] else 'miss'}")

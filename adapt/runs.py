@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,7 +13,6 @@ from adapt import models
 from adapt.data import IRData, ir_data
 from adapt.errors import RunError
 from adapt.index import PassageIndex, Retriever
-from adapt.pipeline import read_report
 from adapt.report import spreadsheet_text
 
 
@@ -32,6 +32,11 @@ class Run:
             raise ValueError(f"which must be 'base' or 'finetuned', not {which!r}")
         index = PassageIndex.load(self.out / "index" / which)
         return Retriever(load_model(self, which, trust_remote_code), index)
+
+    def question_id(self, text: str) -> str | None:
+        """The id of the test question with this text (surrounding spaces ignored), or None for any other query."""
+        text = text.strip()
+        return next((qid for qid, question in self.test.queries.items() if question.strip() == text), None)
 
 
 def open_run(out: Path | str) -> Run:
@@ -70,6 +75,13 @@ def _check_report(report, out: Path) -> None:
 def _first_line(exc: Exception) -> str:
     text = str(exc).strip()
     return text.splitlines()[0][:200] if text else "no details"
+
+
+def read_report(out: Path | str) -> dict:
+    path = Path(out) / "report.json"
+    if not path.exists():
+        raise RunError(f"'{out}' holds no finished run (no report.json); run: python -m adapt.run PAIRS --out {out}")
+    return json.loads(path.read_text())
 
 
 def load_model(run: Run, which: str, trust_remote_code: bool = False):

@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     except AdaptError as exc:
         print(f"Error: {one_line(exc)}", file=sys.stderr)
         return 1
-    qid = next((q for q, text in run.test.queries.items() if text.strip() == args.query.strip()), None)
+    qid = run.question_id(args.query)
     relevant = run.test.relevant_docs.get(qid, set()) if qid else set()
     print(side_by_side(args.query, base_hits, tuned_hits, relevant, shutil.get_terminal_size((160, 40)).columns))
     return 0

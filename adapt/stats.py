@@ -17,6 +17,15 @@ class Interval:
     high: float
     p_value: float  # two-sided: how often resampling gives a change of the other sign
 
+    def side(self) -> str:
+        """"above" or "below" when the whole 95% interval lies on one side of 0, else "spans" (also when it
+        touches 0, or when there was nothing to resample)."""
+        if self.low > 0:
+            return "above"
+        if self.high < 0:
+            return "below"
+        return "spans"
+
     def to_dict(self) -> dict:
         return asdict(self)
 

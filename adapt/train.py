@@ -2,14 +2,19 @@
 
 The dev set picks the checkpoint: the trainer evaluates every ``eval_steps``, keeps the best by dev
 NDCG@10, and stops early after ``patience`` evaluations without improvement. Checkpoints live in a
-work folder, so an interrupted run resumes where it stopped.
+work folder, so an interrupted run resumes where it stopped. A checkpoint a kill cut short while it
+was being saved is checked for and set aside: training resumes from the one before, or starts again.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import math
+import re
+import shutil
 import time
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +28,6 @@ from sentence_transformers.sentence_transformer.evaluation import InformationRet
 from sentence_transformers.sentence_transformer.losses import GISTEmbedLoss
 from sentence_transformers.sentence_transformer.training_args import BatchSamplers
 from transformers import EarlyStoppingCallback, TrainerCallback
-from transformers.trainer_utils import get_last_checkpoint
 
 from adapt.config import RunConfig
 from adapt.data import IRData
@@ -35,6 +39,7 @@ DEV_METRIC = "ndcg@10"
 DEV_CORPUS_MAX = 1000  # passages the in-training dev evaluation searches (every relevant one, then a sample)
 # Told (stage, done, total) as a run moves; the pipeline, the app and the trainer share it.
 OnProgress = Callable[[str, int, int], None]
+CHECKPOINT = re.compile(r"checkpoint-\d+")  # the trainer's checkpoint folders
 
 
 @dataclass
@@ -49,23 +54,38 @@ class TrainResult:
     resumed_from: str | None = None
 
 
-def training_prompts(model) -> dict[str, str]:
-    """Prompts the trainer prepends per column: the model's own query / document prompts, if any."""
+def training_prompts(model, columns=("anchor", "positive", "negative")) -> dict[str, str]:
+    """Prompts the trainer prepends per column: the model's own query prompt for the anchor and its
+    document prompt for the positive and negative, if the model has them."""
     own = getattr(model, "prompts", None) or {}
-    prompts = {"anchor": own.get("query"), "positive": own.get("document") or own.get("passage")}
+    document = own.get("document") or own.get("passage")
+    prompts = {column: own.get("query") if column == "anchor" else document for column in columns}
     return {column: prompt for column, prompt in prompts.items() if prompt}
+
+
+def training_columns(train: pd.DataFrame) -> dict[str, list[str]]:
+    """The trainer's columns: anchor and positive, and negative when ``train`` carries mined negatives."""
+    columns = {"anchor": list(train["question"]), "positive": list(train["passage"])}
+    if "negative" in train:
+        columns["negative"] = list(train["negative"])
+    return columns
 
 
 def make_loss(model, guide, guide_name: str, train: pd.DataFrame, config: RunConfig, cache_dir: Path | None,
               progress: OnProgress | None = None):
-    """adapt's cached-guide GIST loss (or stock ``GISTEmbedLoss`` with ``guide_cache`` off)."""
+    """adapt's cached-guide GIST loss (or stock ``GISTEmbedLoss`` with ``guide_cache`` off).
+
+    ``train`` may carry a ``negative`` column (``negatives.mine_hard_negatives``); GIST treats it as one
+    more set of candidates, and the guide table then covers the negatives' texts too.
+    """
     options = dict(temperature=config.temperature, margin=config.margin, margin_strategy=config.margin_strategy)
     if not config.guide_cache:
         return GISTEmbedLoss(model, guide, **options), None
     report = (lambda done, total: progress("guide", done, total)) if progress else None
+    columns = training_columns(train)
     table, stats = build_table(
-        model, guide, {"anchor": list(train["question"]), "positive": list(train["passage"])},
-        prompts=training_prompts(model), guide_name=guide_name, cache_dir=cache_dir, progress=report,
+        model, guide, columns, prompts=training_prompts(model, columns), guide_name=guide_name,
+        cache_dir=cache_dir, progress=report,
     )
     return CachedGISTEmbedLoss(model, guide, table, **options), stats
 
@@ -92,8 +112,9 @@ def default_eval_steps(n_pairs: int, batch_size: int) -> int:
     return max(1, math.ceil(math.ceil(n_pairs / batch_size) / 2))
 
 
-def training_arguments(model, config: RunConfig, output_dir: Path, **overrides) -> SentenceTransformerTrainingArguments:
-    """The trainer's settings for a run: sampler, prompts, seeds and schedule from ``config``.
+def training_arguments(model, config: RunConfig, output_dir: Path, columns: list[str],
+                       **overrides) -> SentenceTransformerTrainingArguments:
+    """The trainer's settings for a run: sampler, seeds and schedule from ``config``, prompts per column.
 
     ``overrides`` set the rest (evaluation and saving here; bench/ sets ``max_steps`` and saves nothing).
     """
@@ -106,7 +127,7 @@ def training_arguments(model, config: RunConfig, output_dir: Path, **overrides) 
         seed=config.seed,
         data_seed=config.seed,
         batch_sampler=BatchSamplers.NO_DUPLICATES,
-        prompts=training_prompts(model) or None,
+        prompts=training_prompts(model, columns) or None,
         report_to="none",
         dataloader_num_workers=0,
         dataloader_pin_memory=torch.cuda.is_available(),
@@ -119,7 +140,7 @@ def finetune(model, guide, guide_name: str, train: pd.DataFrame, dev: IRData | N
     """Fine-tune ``model`` in place; on return it holds the dev-selected weights."""
     start = time.perf_counter()
     loss, guide_stats = make_loss(model, guide, guide_name, train, config, cache_dir, progress)
-    dataset = Dataset.from_dict({"anchor": list(train["question"]), "positive": list(train["passage"])})
+    dataset = Dataset.from_dict(training_columns(train))
     eval_steps = config.eval_steps or default_eval_steps(len(train), config.batch_size)
     checkpoints = Path(work_dir) / "checkpoints"
     use_dev = dev is not None and len(dev.queries) > 0
@@ -133,7 +154,7 @@ def finetune(model, guide, guide_name: str, train: pd.DataFrame, dev: IRData | N
         )
     metric = f"eval_dev_cosine_{DEV_METRIC}"
     args = training_arguments(
-        model, config, checkpoints,
+        model, config, checkpoints, list(dataset.column_names),
         eval_strategy="steps" if use_dev else "no",
         eval_steps=eval_steps if use_dev else None,
         save_strategy="steps",
@@ -174,7 +195,74 @@ def finetune(model, guide, guide_name: str, train: pd.DataFrame, dev: IRData | N
 
 
 def _last_checkpoint(folder: Path) -> str | None:
-    return get_last_checkpoint(str(folder)) if folder.is_dir() else None
+    """The newest complete checkpoint in ``folder``; newer, incomplete ones are removed, with one log line."""
+    found = sorted((p for p in folder.iterdir() if p.is_dir() and CHECKPOINT.fullmatch(p.name)),
+                   key=lambda p: int(p.name.rsplit("-", 1)[1]), reverse=True) if folder.is_dir() else []
+    broken = []
+    for path in found:
+        problem = checkpoint_problem(path)
+        if problem is None:
+            break
+        broken.append(f"{path.name} ({problem})")
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path = None
+    if broken:
+        then = f"resuming from {path.name}" if path else "no complete checkpoint is left, so training starts again"
+        logger.warning("Removed incomplete checkpoints left by a run stopped while saving: %s; %s",
+                       ", ".join(broken), then)
+    return str(path) if path else None
+
+
+def checkpoint_problem(folder: Path) -> str | None:
+    """What is wrong with a saved checkpoint (missing or truncated files), or None when it is complete.
+
+    The trainer writes the weights, optimizer, scheduler and random states first and trainer_state.json
+    last, without a temporary name; so a checkpoint without a readable trainer_state.json, or with a
+    file cut short, was interrupted. Each file's own framing is checked (JSON parses, a safetensors
+    header and its data fit in the file, torch's zip archives have their directory), not its values.
+    """
+    try:
+        state = json.loads((folder / "trainer_state.json").read_text())
+    except FileNotFoundError:
+        return "trainer_state.json is missing"
+    except (OSError, ValueError):
+        return "trainer_state.json is cut short"
+    if not isinstance(state, dict) or "global_step" not in state:
+        return "trainer_state.json has no global_step"
+    weights = list(folder.rglob("*.safetensors")) + list(folder.rglob("pytorch_model.bin"))
+    if not weights:
+        return "no model weights"
+    framing = {".json": _json_ok, ".safetensors": _safetensors_ok, ".pt": zipfile.is_zipfile,
+               ".pth": zipfile.is_zipfile, ".bin": zipfile.is_zipfile}
+    for path in sorted(folder.rglob("*")):
+        check = framing.get(path.suffix)
+        if check is not None and path.is_file() and not check(path):
+            return f"{path.relative_to(folder)} is cut short"
+    return None
+
+
+def _json_ok(path: Path) -> bool:
+    try:
+        json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def _safetensors_ok(path: Path) -> bool:
+    """The 8-byte header length, the JSON header, and the tensors' data all fit in the file."""
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as handle:
+            length = int.from_bytes(handle.read(8), "little")
+            if size < 8 or 8 + length > size:
+                return False
+            header = json.loads(handle.read(length))
+        end = max((t["data_offsets"][1] for name, t in header.items() if name != "__metadata__"), default=0)
+    except (OSError, ValueError, KeyError, TypeError, IndexError):
+        return False
+    return 8 + length + end <= size
 
 
 class ProgressCallback(TrainerCallback):

@@ -17,11 +17,12 @@ from pathlib import Path
 
 from adapt.config import RunConfig
 from adapt.errors import AdaptError, RunError
+from adapt.pipeline import STAGES
 
 logger = logging.getLogger(__name__)
 
-# Every stage run_pipeline reports, in order: what a person sees, and its rough share of the time.
-STAGES = {
+# What a person sees for each of adapt.pipeline's STAGES, and the stage's rough share of the time.
+STAGE_VIEW = {
     "data": ("Reading the data", 1),
     "models": ("Loading the models", 4),
     "leakage": ("Checking for test questions that repeat training ones", 3),
@@ -35,7 +36,9 @@ STAGES = {
     "evaluate": ("Evaluating", 12),
     "report": ("Writing the report", 5),
 }
-_WEIGHTS = [weight for _, weight in STAGES.values()]
+# tests/test_app.py checks that STAGE_VIEW has words for exactly the pipeline's stages; the bar follows
+# the pipeline's order, and a stage it does not know yet moves it by the smallest step.
+_WEIGHTS = [STAGE_VIEW.get(name, ("", 1))[1] for name in STAGES]
 _TOTAL_WEIGHT = sum(_WEIGHTS)
 _WEIGHT_BEFORE = {name: sum(_WEIGHTS[:i]) for i, name in enumerate(STAGES)}
 
@@ -43,7 +46,7 @@ Pipeline = Callable[..., object]  # run_pipeline(config, progress=...) -> RunRes
 
 
 @dataclass(frozen=True)
-class Progress:
+class JobStatus:
     """Where a job is: its stage, the step within it, the share of the whole run done, and the time."""
 
     state: str  # "running", "finished" or "failed"
@@ -55,7 +58,7 @@ class Progress:
 
     @property
     def label(self) -> str:
-        name = STAGES.get(self.stage, (self.stage.capitalize(), 0))[0]
+        name = STAGE_VIEW.get(self.stage, (self.stage.capitalize(), 0))[0]
         if self.state == "finished":
             name = "Finished"
         elif self.state == "failed":
@@ -105,15 +108,15 @@ class Job:
         self._thread.join(timeout)
         return not self.running
 
-    def progress(self) -> Progress:
+    def progress(self) -> JobStatus:
         with self._lock:
             stage, done, total, fraction, ended = self._stage, self._done, self._total, self._fraction, self._ended
         state = "running" if ended is None else "failed" if self.error is not None else "finished"
         elapsed = (ended or time.monotonic()) - self._started
-        return Progress(state, stage, done, total, 1.0 if state == "finished" else fraction, elapsed)
+        return JobStatus(state, stage, done, total, 1.0 if state == "finished" else fraction, elapsed)
 
     def _tell(self, stage: str, done: int, total: int) -> None:
-        _, weight = STAGES.get(stage, ("", 0))
+        _, weight = STAGE_VIEW.get(stage, ("", 1))
         within = min(1.0, done / total) if total > 0 else 0.0
         # training opens by scoring the pairs with the guide, so its start is where "guide" starts
         position = "guide" if stage == "train" and done == 0 else stage

@@ -1,7 +1,8 @@
 """Where the app keeps its files, and what it accepts from a browser.
 
 Everything the app writes lives under one working directory (``$ADAPT_APP_DIR``, default
-``./adapt_app_runs``): uploads as ``uploads/<random>.csv`` and runs as ``runs/<time>-<random>``.
+``./adapt_app_runs``): uploads as ``uploads/<random>.csv`` and runs as ``runs/<time>-<random>`` (or
+straight in the working directory when it is itself named ``runs``, never ``runs/runs/``).
 A person's file name is only ever shown, never used as a path; its extension only picks the reader
 from a fixed list. Uploads are capped at ``$ADAPT_MAX_UPLOAD_MB`` megabytes.
 """
@@ -10,20 +11,21 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from adapt import readers
 from adapt.errors import ConfigError, DataError
 from adapt.files import atomic_write_bytes
 
 DEFAULT_DIR = "adapt_app_runs"
 DEFAULT_MAX_UPLOAD_MB = 50
 MB = 1024 * 1024
-# the extensions adapt.data reads, and the one we store each under
-FORMATS = {".csv": ".csv", ".tsv": ".tsv", ".txt": ".tsv", ".jsonl": ".jsonl", ".json": ".jsonl",
-           ".parquet": ".parquet"}
+# the extensions adapt.readers reads, and the one we store each under
+FORMATS = {suffix: f.suffixes[0] for f in readers.FORMATS for suffix in f.suffixes}
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,7 @@ def save_upload(data: bytes, name: str, workdir: Path, limit_mb: int, role: str 
     """Check an upload's type and size and store it under a generated name; raises ``DataError``."""
     suffix = Path(name).suffix.lower()
     if suffix not in FORMATS:
-        raise DataError(f"{role} file '{name}' is not a .csv, .tsv, .jsonl or .parquet file; "
+        raise DataError(f"{role} file '{name}' is not {readers.suffix_list()}; "
                         "save it as CSV (in Excel: 'CSV UTF-8') and upload that")
     if len(data) > limit_mb * MB:
         raise DataError(f"{role} file '{name}' is {len(data) / MB:.1f} MB, over the {limit_mb} MB upload limit; "
@@ -67,19 +69,26 @@ def save_upload(data: bytes, name: str, workdir: Path, limit_mb: int, role: str 
 
 
 def shown(message: str, uploads: list[Upload]) -> str:
-    """An error message with the stored paths of uploads replaced by the names the person knows."""
+    """An error message as the page says it: the stored paths of uploads replaced by the names the
+    person knows, and the CLI's column options by the page's column pickers."""
     for upload in uploads:
         message = message.replace(str(upload.path), upload.name)
-    return message
+    message = re.sub(r"\(given by --(question|passage)-col\)", "(chosen below)", message)
+    return re.sub(r"\bpass --(question|passage)-col\b", "choose the column below", message)
+
+
+def runs_dir(workdir: Path) -> Path:
+    """Where runs go: ``<workdir>/runs``, or the working directory itself when it is already named runs."""
+    return workdir if workdir.name == "runs" else workdir / "runs"
 
 
 def new_run_dir(workdir: Path) -> Path:
-    return workdir / "runs" / f"{datetime.now():%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
+    return runs_dir(workdir) / f"{datetime.now():%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
 
 
 def finished_runs(workdir: Path) -> list[Path]:
     """Run directories under the working directory that hold a finished run, newest first."""
-    folder = workdir / "runs"
+    folder = runs_dir(workdir)
     found = [p for p in folder.iterdir() if (p / "report.json").is_file()] if folder.is_dir() else []
     return sorted(found, key=lambda p: (p / "report.json").stat().st_mtime, reverse=True)
 

@@ -205,13 +205,14 @@ def train_steps(model, loss, train: pd.DataFrame, max_steps: int, out_dir: Path,
     from sentence_transformers import SentenceTransformerTrainer
 
     from adapt.config import RunConfig
-    from adapt.train import training_arguments
+    from adapt.train import training_arguments, training_columns
 
-    dataset = Dataset.from_dict({"anchor": list(train["question"]), "positive": list(train["passage"])})
+    dataset = Dataset.from_dict(training_columns(train))
     config = RunConfig(pairs=Path("unused.csv"), batch_size=batch_size, seed=seed, learning_rate=learning_rate,
                        warmup_ratio=warmup_ratio)
-    args = training_arguments(model, config, out_dir, max_steps=max_steps, eval_strategy="no", save_strategy="no",
-                              logging_steps=max(1, max_steps), disable_tqdm=True, dataloader_pin_memory=False)
+    args = training_arguments(model, config, out_dir, dataset.column_names, max_steps=max_steps, eval_strategy="no",
+                              save_strategy="no", logging_steps=max(1, max_steps), disable_tqdm=True,
+                              dataloader_pin_memory=False)
     trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=dataset, loss=loss)
     start = time.perf_counter()
     trainer.train()

@@ -1,12 +1,14 @@
 """The Streamlit app through streamlit's AppTest (no browser), with the tiny models.
 
 One test per step of the page: upload, bad upload, run, results, compare search, per question, and
-open an earlier run; plus the app's own glue (background jobs, where uploads are stored).
+open an earlier run; plus the app's own glue (background jobs, where uploads are stored) and its
+boundary with the library (adapt/ never imports streamlit; the app's stage words match the pipeline).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import threading
@@ -20,11 +22,13 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.errors import AppTestError
 
+from adapt import pipeline
 from adapt.config import RunConfig
 from adapt.errors import DataError, RunError
 from adapt.pipeline import prepare_data, run_pipeline
-from adapt.report import metrics_table, outcome
+from adapt.report import interpret_change, metrics_table, outcome
 from app import jobs, workspace
+from app.ui import plain
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = ROOT / "app" / "streamlit_app.py"
@@ -112,14 +116,14 @@ def test_upload_shows_preview_and_data_summary_and_stores_under_a_generated_name
     no_problems(at)
 
     assert {m.label: m.value for m in at.metric} == {
-        "Pairs": "205", "Questions": "193", "Passages": "71", "Test questions": "39", "Search corpus": "136"}
+        "Pairs": "669", "Questions": "662", "Passages": "238", "Test questions": "132", "Search corpus": "399"}
     summary = " ".join(texts(at.markdown))
-    assert "205 rows read; none dropped" in summary
-    assert "135 to train on (142 pairs), 19 to pick the best checkpoint (dev), 39 held out" in summary
-    assert "136 passages, 65 of them from the extra passages file" in summary
-    preview = at.dataframe[0].value
-    assert list(preview.columns) == ["question", "passage"]
-    assert preview.equals(pd.read_csv(PAIRS, dtype=str).head(len(preview)))
+    assert "669 rows read; none dropped" in summary
+    assert "464 to train on (468 pairs), 66 to pick the best checkpoint (dev), 132 held out" in summary
+    assert "399 passages, 161 of them from the extra passages file" in summary
+    preview = at.table[0].value  # a static table: long passages wrap instead of running off the side
+    assert list(preview.columns) == ["question", "passage"] and len(preview) == 5
+    assert preview.equals(pd.read_csv(PAIRS, dtype=str).head(5).map(plain))  # escaped: cells are markdown
     assert not at.button(key="run").disabled
 
     stored = sorted((app_dir / "uploads").iterdir())
@@ -133,11 +137,11 @@ def test_summary_counts_dropped_rows_and_follows_the_test_fraction(app_dir):
     data = "\n".join(rows + [rows[1], "a question without a passage,"]) + "\n"
     at = upload(start_app(), "pairs", "pairs.csv", data.encode())
     no_problems(at)
-    assert any("207 rows read; 2 dropped: 1 with an empty question or passage, 1 exact duplicates" in m
+    assert any("671 rows read; 2 dropped: 1 with an empty question or passage, 1 exact duplicates" in m
                for m in texts(at.markdown))
 
     at.slider(key="eval_fraction").set_value(0.3).run()
-    assert {m.label: m.value for m in at.metric}["Test questions"] == str(round(193 * 0.3))
+    assert {m.label: m.value for m in at.metric}["Test questions"] == str(round(662 * 0.3))
 
 
 def test_sample_data_replaces_an_upload_and_remove_forgets_it(app_dir):
@@ -145,7 +149,7 @@ def test_sample_data_replaces_an_upload_and_remove_forgets_it(app_dir):
     assert len(at.error) == 1
     at.button(key="sample").click().run()
     no_problems(at)
-    assert {m.label: m.value for m in at.metric}["Search corpus"] == "136"
+    assert {m.label: m.value for m in at.metric}["Search corpus"] == "399"
     assert [w.value for w in at.file_uploader] == [None, None]  # the replaced file is no longer shown
     assert any("agriculture\\_pairs\\.csv" in c for c in texts(at.caption))
 
@@ -160,7 +164,7 @@ def test_data_and_settings_survive_a_look_at_an_earlier_run(app_dir, tiny):
     at.sidebar.radio(key="mode").set_value("New run").run()
     no_problems(at)
     assert at.text_input(key="base").value == str(tiny["student"]) and at.number_input(key="epochs").value == 1
-    assert {m.label: m.value for m in at.metric}["Pairs"] == "205"
+    assert {m.label: m.value for m in at.metric}["Pairs"] == "669"
 
 
 def test_remove_drops_a_bad_extra_passages_file(app_dir):
@@ -170,7 +174,7 @@ def test_remove_drops_a_bad_extra_passages_file(app_dir):
     at.button(key="remove_corpus").click().run()
     no_problems(at)
     assert not at.button(key="run").disabled
-    assert {m.label: m.value for m in at.metric}["Search corpus"] == "71"
+    assert {m.label: m.value for m in at.metric}["Search corpus"] == "238"
 
 
 # ----------------------------------------------------------------------------------------------
@@ -196,12 +200,14 @@ def test_bad_upload_shows_the_cli_message_and_the_app_keeps_working(case, app_di
 
     at = upload(start_app(), "pairs", name, data)
     assert not at.exception
-    assert texts(at.error) == [said]  # word for word what the CLI says, with the name the person knows
+    # word for word what the CLI says, with the name the person knows and the page's column pickers
+    assert texts(at.error) == [said.replace("pass --question-col", "choose the column below")]
+    assert not any("--question-col" in e for e in texts(at.error))
     assert at.button(key="run").disabled
 
     upload(at, "pairs", "agriculture_pairs.csv", PAIRS.read_bytes())
     no_problems(at)
-    assert {m.label: m.value for m in at.metric}["Pairs"] == "205"
+    assert {m.label: m.value for m in at.metric}["Pairs"] == "669"
     assert not at.button(key="run").disabled
 
 
@@ -219,6 +225,21 @@ def test_a_bad_upload_limit_setting_is_explained(app_dir, monkeypatch):
     at = start_app()
     assert texts(at.error) == ["Error: ADAPT_MAX_UPLOAD_MB must be a whole number of megabytes, at least 1; "
                                "got 'lots'"]
+
+
+def test_error_messages_name_the_uploaded_file_and_the_page_s_column_pickers(tmp_path):
+    upload = workspace.Upload("my pairs.csv", tmp_path / "uploads" / "0123.csv", 10)
+    assert workspace.shown(f"pairs file '{upload.path}' has no passage column: expected 'passage', found 'q', "
+                           "'text'; rename it or pass --passage-col", [upload]) == (
+        "pairs file 'my pairs.csv' has no passage column: expected 'passage', found 'q', 'text'; rename it or "
+        "choose the column below")
+    assert workspace.shown(f"pairs file '{upload.path}' has no column 'x' (given by --question-col); found 'q'",
+                           [upload]) == "pairs file 'my pairs.csv' has no column 'x' (chosen below); found 'q'"
+
+
+def test_runs_never_land_in_runs_runs(tmp_path):
+    assert workspace.new_run_dir(tmp_path / "runs").parent == tmp_path / "runs"
+    assert workspace.new_run_dir(tmp_path / "work").parent == tmp_path / "work" / "runs"
 
 
 def test_save_upload_never_uses_the_file_name_as_a_path(tmp_path):
@@ -240,8 +261,12 @@ def test_default_models_show_the_fallback_the_run_will_use(app_dir):
 
     at = start_app()
     expected = models.resolve(RunConfig.base, "base")  # offline in the tests: the bundled MiniLM
-    assert expected.fallback_reason
-    assert f"Fallback: {expected.fallback_reason}." in [w.value.replace("\\", "") for w in at.warning]
+    assert expected.fallback_reason and expected.resolved == "sentence-transformers/all-MiniLM-L6-v2"
+    guide = models.resolve(models.default_guide(RunConfig.base), "guide").resolved.split("/")[1]
+    # one short line per model that falls back, without the resolver's raw error
+    assert [w.value.replace("\\", "") for w in at.warning] == [
+        "offline: using bundled all-MiniLM-L6-v2 for bge-small-en-v1.5",
+        f"offline: using bundled {guide} for bge-base-en-v1.5"]
     assert at.text_input(key="base").value == "BAAI/bge-small-en-v1.5"
     assert at.text_input(key="guide").placeholder == models.default_guide("BAAI/bge-small-en-v1.5")
 
@@ -399,10 +424,24 @@ def test_progress_never_moves_back():
 # 3. Results
 
 
-def test_results_show_the_metrics_table_chart_verdict_warnings_and_significance(app_dir, finished_run):
+def test_results_lead_with_the_test_change_then_the_pick_table_and_chart(app_dir, finished_run):
     at = open_run_page(finished_run)
     report = json.loads((finished_run / "report.json").read_text())
     results = tab(at, "3. Results")
+
+    s = report["significance"]["ndcg@10"]
+    headline = results.get("metric")[0]
+    assert (headline.label, headline.value) == ("Test NDCG@10 change", f"{s['change']:+.4f}")
+    assert headline.proto.delta == f"95% interval {s['low']:+.4f} to {s['high']:+.4f}"
+    lines = texts(results.markdown)
+    sentence = interpret_change(report).sentence
+    assert sentence.startswith(f"On the {report['data']['test_questions']} held-out test questions, the "
+                               "fine-tuned model's NDCG@10 is ")
+    assert any(plain(sentence) in line for line in lines[:2])  # first, before the dev-based pick
+    assert lines.index(next(line for line in lines if plain(sentence) in line)) < lines.index(
+        f"**Which model to use** (judged on the dev set, which picked the checkpoint): {plain(report['verdict'])}")
+    assert not results.success  # the pick is not a green box of its own
+    assert texts(results.warning) == [plain(w) for w in report["warnings"] if w != report["verdict"]]
 
     table = results.dataframe[0].value
     expected = metrics_table(report)
@@ -411,23 +450,44 @@ def test_results_show_the_metrics_table_chart_verdict_warnings_and_significance(
     assert np.allclose(table.to_numpy(dtype=float), expected.to_numpy(dtype=float))
     assert len(results.get("vega_lite_chart")) == 1
 
-    shown = texts(results.warning) + texts(results.success)
-    assert report["verdict"] in (texts(results.warning) if report["recommended"] == "base" else texts(results.success))
-    assert all(w in shown for w in report["warnings"])
 
-    s = report["significance"]["ndcg@10"]
-    assert results.metric[0].label == "NDCG@10 change" and results.metric[0].value == f"{s['change']:+.4f}"
-    assert any(f"95% interval [{s['low']:+.4f}, {s['high']:+.4f}], p = {s['p_value']:.3f}" in m
-               for m in texts(results.markdown))
+@pytest.mark.parametrize("low, high, colour", [(0.01, 0.05, "green"), (-0.05, -0.01, "red"), (-0.01, 0.02, "gray")])
+def test_the_headline_is_coloured_only_where_the_interval_is_wholly_on_one_side(low, high, colour, app_dir,
+                                                                                finished_run, tmp_path):
+    from streamlit.proto.Metric_pb2 import Metric
 
-
-def test_when_the_base_model_is_recommended_the_verdict_is_a_warning(app_dir, finished_run, tmp_path):
-    verdict = "The fine-tuned model is NOT better than the base on dev NDCG@10 (0.5000 vs 0.6000): keep using the base."
-    run_dir = copy_run(finished_run, tmp_path / "base-wins", recommended="base", verdict=verdict,
-                       warnings=["Only 3 test questions.", verdict, "cannot load 'x': using the bundled y instead"])
+    significance = {"ndcg@10": {"metric": "ndcg@10", "change": (low + high) / 2, "low": low, "high": high,
+                                "p_value": 0.04}}
+    run_dir = copy_run(finished_run, tmp_path / colour, significance=significance)
     results = tab(open_run_page(run_dir), "3. Results")
-    assert texts(results.warning) == [verdict, "Only 3 test questions.", "cannot load 'x': using the bundled y instead"]
+    headline = results.get("metric")[0]
+    assert Metric.MetricColor.Name(headline.proto.color) == colour.upper()
+    sentence = plain(interpret_change(json.loads((run_dir / "report.json").read_text())).sentence)
+    assert texts(results.markdown)[0] == (f"**{sentence}**" if colour == "gray" else f":{colour}[**{sentence}**]")
+
+
+def test_when_the_base_model_is_recommended_the_pick_and_warnings_follow_the_headline(app_dir, finished_run,
+                                                                                     tmp_path):
+    verdict = "The fine-tuned model is NOT better than the base on dev NDCG@10 (0.5000 vs 0.6000): keep using the base."
+    report = json.loads((finished_run / "report.json").read_text())
+    fell = {**report["models"]["base"], "requested": "BAAI/bge-small-en-v1.5",
+            "resolved": "sentence-transformers/all-MiniLM-L6-v2",
+            "fallback_reason": "cannot load 'BAAI/bge-small-en-v1.5': the hub is unreachable ([Errno -2] Name or "
+                               "service not known); using the bundled sentence-transformers/all-MiniLM-L6-v2 instead"}
+    run_dir = copy_run(finished_run, tmp_path / "base-wins", recommended="base", verdict=verdict,
+                       models={"base": fell},
+                       warnings=["Only 3 test questions.", verdict, fell["fallback_reason"]])  # as older runs wrote
+    at = open_run_page(run_dir)
+    results = tab(at, "3. Results")
+    assert texts(results.warning) == [plain("Only 3 test questions."),
+                                      plain("offline: using bundled all-MiniLM-L6-v2 for bge-small-en-v1.5")]
+    assert f"**Which model to use** (judged on the dev set, which picked the checkpoint): {plain(verdict)}" in texts(
+        results.markdown)
     assert not results.success
+    about = next(m for m in texts(results.markdown) if m.startswith("- **Base model:**"))
+    assert about.startswith("- **Base model:** " + plain("sentence-transformers/all-MiniLM-L6-v2 (in place of "
+                                                         "BAAI/bge-small-en-v1.5), "))
+    assert "Errno" not in " ".join(texts(at.markdown) + texts(at.warning) + texts(at.caption))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -471,8 +531,14 @@ def test_compare_search_marks_the_relevant_passage_and_never_reencodes(app_dir, 
     compare = tab(at, "4. Compare search")
     assert compare.text_input(key="query").value == found["question"]
 
+    passages = "passage" if len(relevant) == 1 else "passages"
+    assert f"This is a test question: ✓ marks its relevant {passages} in both columns." in texts(compare.caption)
+    assert [e.label for e in compare.expander] == [f"Its relevant {passages}"]
     columns = [c for c in compare.columns if c.subheader and c.subheader[0].value in ("Base", "Fine-tuned")]
     assert [c.subheader[0].value for c in columns] == ["Base", "Fine-tuned"]
+    base_model = run.report["models"]["base"]["resolved"]  # the model that ran (a tiny one's folder here)
+    assert [c.caption[0].value for c in columns] == [plain(base_model),
+                                                     plain(f"{base_model}, fine-tuned on your pairs")]
     for column, which in zip(columns, ("base", "finetuned")):
         rank = int(found[f"{which}_rank"])
         lines = texts(column.markdown)
@@ -491,6 +557,15 @@ def test_compare_search_marks_the_relevant_passage_and_never_reencodes(app_dir, 
         assert len([line for line in lines if re.match(r"\*\*\d+\.\*\* score ", line)]) == 50
         assert not any("✓ relevant" in line or line.startswith("Relevant passage") for line in lines)
     assert calls == {"load model": 2, "load index": 2, "encode passages": 0}  # cached across reruns
+
+
+def test_a_run_finds_the_id_of_a_test_question_by_its_text(finished_run):
+    from adapt.runs import open_run
+
+    run = open_run(finished_run)
+    qid, text = next(iter(run.test.queries.items()))
+    assert run.question_id(text) == qid and run.question_id(f"  {text}\n") == qid
+    assert run.question_id("how do I keep deer out of my garden") is None
 
 
 def test_compare_search_refuses_runs_that_need_remote_code(app_dir, finished_run, tmp_path, monkeypatch):
@@ -563,3 +638,42 @@ def test_open_explains_a_folder_that_is_not_a_run(what, app_dir, tmp_path):
                 if what == "missing" else
                 f"'{folder}' holds no finished run (no report.json); run: python -m adapt.run PAIRS --out {folder}")
     assert texts(at.error) == [f"Error: {expected}"]
+
+
+# ----------------------------------------------------------------------------------------------
+# The app's boundary with the library
+
+
+def test_the_library_never_imports_streamlit():
+    import ast
+
+    for path in sorted((ROOT / "adapt").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            assert not any(n.split(".")[0] == "streamlit" for n in names), f"{path.name} imports streamlit"
+
+
+def test_the_progress_words_cover_exactly_the_pipeline_s_stages():
+    assert set(jobs.STAGE_VIEW) == set(pipeline.STAGES)
+    job = jobs.Job(RunConfig(pairs=PAIRS, out=Path("unused")))
+    job._tell("guide", 2, 4)  # half way through the guide pass, which comes right before training
+    before = sum(weight for name, (_, weight) in jobs.STAGE_VIEW.items()
+                 if pipeline.STAGES.index(name) < pipeline.STAGES.index("guide"))
+    total = sum(weight for _, weight in jobs.STAGE_VIEW.values())
+    assert job.progress().fraction == pytest.approx((before + jobs.STAGE_VIEW["guide"][1] / 2) / total)
+    assert job.progress().label.startswith("Scoring training pairs with the guide model: 2 of 4 · ")
+
+
+def test_the_page_imports_as_streamlit_runs_it(tmp_path):
+    """`streamlit run app/streamlit_app.py` puts app/ first on sys.path, not the project: the page's
+    absolute imports come from the installed package (here PYTHONPATH stands in for it)."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "ADAPT_APP_DIR": str(tmp_path / "app"), "HF_HUB_OFFLINE": "1"}
+    done = subprocess.run([sys.executable, str(APP)], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr[-3000:]
+    source = APP.read_text()
+    assert "sys.path" not in source and "noqa" not in source

@@ -17,6 +17,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -117,10 +118,18 @@ def test_upload_run_and_compare_in_a_real_browser(app_url, tiny, tmp_path):
             expect.set_options(timeout=STEP_MS)
             page.goto(app_url)
             expect(page.get_by_role("heading", name="1. Upload your pairs")).to_be_visible()
+            settle(page)
+            expect(page.get_by_role("button", name="Deploy")).to_have_count(0)  # app/.streamlit/config.toml
 
             page.locator("[class*='st-key-pairs_file'] input[type=file]").set_input_files(str(PAIRS))
-            expect(page.get_by_text("205 rows read; none dropped")).to_be_visible()
+            expect(page.get_by_text("669 rows read; none dropped")).to_be_visible()
             settle(page)
+            preview = page.get_by_test_id("stTable")
+            passage = pd.read_csv(PAIRS)["passage"].iloc[0]
+            expect(preview).to_contain_text(passage)  # the whole passage, wrapped, inside the page's width
+            assert preview.evaluate("e => e.scrollWidth <= e.clientWidth + 1")
+            top(page, "[data-testid=stTable]")
+            page.screenshot(path=tmp_path / "adapt_app_preview.png")
             enter(page, "base", str(tiny["student"]))
             enter(page, "guide", str(tiny["guide"]))
             enter(page, "epochs", "1")
@@ -134,6 +143,10 @@ def test_upload_run_and_compare_in_a_real_browser(app_url, tiny, tmp_path):
             expect(page.get_by_role("tab", name="3. Results")).to_be_visible(timeout=RUN_MS)
             expect(page.get_by_text("Finished in")).to_be_visible()
             settle(page)
+            headline = page.locator(".st-key-headline")
+            expect(headline).to_contain_text("Test NDCG@10 change")
+            expect(headline).to_contain_text("held-out test questions, the fine-tuned model's NDCG@10 is ")
+            assert "\\" not in headline.inner_text()  # escaped text shows as itself
             top(page, ".st-key-run")
             page.screenshot(path=tmp_path / "adapt_app_results.png")
 
@@ -147,7 +160,8 @@ def test_upload_run_and_compare_in_a_real_browser(app_url, tiny, tmp_path):
             top(page, ".st-key-query")
             shot = tmp_path / "adapt_app_compare.png"
             page.screenshot(path=shot)
-            keep(tmp_path / "adapt_app_results.png")
+            for name in ("adapt_app_preview.png", "adapt_app_results.png"):
+                keep(tmp_path / name)
             keep(shot)
         finally:
             browser.close()

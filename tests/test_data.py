@@ -6,6 +6,7 @@ import csv
 import json
 import os
 import re
+from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
@@ -14,17 +15,9 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from adapt.data import (
-    Pairs,
-    ir_data,
-    load_corpus,
-    load_pairs,
-    normalise,
-    read_table,
-    split_pairs,
-    write_splits,
-)
+from adapt.data import Pairs, ir_data, load_corpus, load_pairs, split_pairs, write_splits
 from adapt.errors import DataError
+from adapt.readers import read_table
 
 
 def write(path, text: str | bytes):
@@ -369,11 +362,35 @@ def test_jsonl_bad_line(tmp_path):
 
 
 def test_jsonl_line_not_an_object(tmp_path):
-    path = write(tmp_path / "pairs.json", '[{"question": "q", "passage": "p"}]\n')
+    path = write(tmp_path / "pairs.jsonl", '{"question": "q", "passage": "p"}\n"just text"\n')
     with pytest.raises(DataError) as excinfo:
         load_pairs(path)
-    assert message(excinfo) == (f"pairs file '{path}' line 1 is not a JSON object; write one object per line, "
+    assert message(excinfo) == (f"pairs file '{path}' line 2 is not a JSON object; write one object per line, "
                                 'e.g. {"question": "...", "passage": "..."}')
+
+
+def test_json_array_item_not_an_object(tmp_path):
+    path = write(tmp_path / "pairs.json", '[\n  {"question": "q", "passage": "p"},\n  ["q2", "p2"]\n]\n')
+    with pytest.raises(DataError) as excinfo:
+        load_pairs(path)
+    assert message(excinfo) == (f"pairs file '{path}' item 2 of the array is not a JSON object; "
+                                'write an array of objects, e.g. {"question": "...", "passage": "..."}')
+
+
+def test_json_array_that_is_not_valid_json(tmp_path):
+    path = write(tmp_path / "pairs.json", '[\n  {"question": "q", "passage": "p"},\n  {"question": "q2"\n]\n')
+    with pytest.raises(DataError) as excinfo:
+        load_pairs(path)
+    assert message(excinfo) == (f"pairs file '{path}' is not valid JSON (Expecting ',' delimiter at line 4, "
+                                "column 1); write one JSON array of objects, or one JSON object per line")
+
+
+@pytest.mark.parametrize("text", ["[]", "[\n]\n"])
+def test_empty_json_array(tmp_path, text):
+    path = write(tmp_path / "pairs.json", text)
+    with pytest.raises(DataError) as excinfo:
+        load_pairs(path)
+    assert message(excinfo) == f"pairs file '{path}' is empty; it needs at least one JSON object"
 
 
 def test_jsonl_integer_too_long_for_python(tmp_path):
@@ -467,16 +484,6 @@ def test_too_few_questions_left_beside_eval_pairs():
     assert (splits.counts["train_questions"], splits.counts["dev_questions"]) == (4, 1)
 
 
-def test_every_test_question_leaks():
-    pairs = many_pairs(12)
-    eval_pairs = pairs_of([("Question 3?", "passage 3.0")])
-    with pytest.raises(DataError) as excinfo:
-        split_pairs(pairs, 0.2, 0.0, seed=0, eval_pairs=pairs_of([("QUESTION 3!", "x")]), drop_leaks=True)
-    assert message(excinfo) == ("every test question duplicates a training question, so nothing is left to "
-                                "evaluate; run without --drop-leaks or use a test set with new questions")
-    assert split_pairs(pairs, 0.2, 0.0, seed=0, eval_pairs=eval_pairs).counts["leaks_exact"] == 1
-
-
 # ----------------------------------------------------------------------------------------------
 # Normal behaviour
 
@@ -506,7 +513,8 @@ def test_column_names_are_stripped(tmp_path):
 def test_columns_equal_after_stripping_stay_distinct(tmp_path):
     path = write(tmp_path / "pairs.csv", "question, question,passage\nfirst,second,p\n")
     assert list(read_table(path).columns) == ["question", "question.1", "passage"]
-    assert load_pairs(path).frame.to_dict("records") == [{"question": "first", "passage": "p"}]
+    assert load_pairs(path, question_col="question.1").frame.to_dict("records") == [
+        {"question": "second", "passage": "p"}]
 
 
 EXPECTED = [{"question": "what, exactly?", "passage": 'a "quoted"\nanswer'}, {"question": "q2", "passage": "p2"}]
@@ -656,19 +664,6 @@ def test_extra_passages_join_the_corpus():
     assert splits.passage_ids()["extra two"] == "d11"
 
 
-def test_leaks_are_counted_and_dropped():
-    pairs = many_pairs(12)
-    eval_pairs = pairs_of([("Question 3?", "passage 3.0"), ("QUESTION 4", "passage 4.0"), ("new one", "x")])
-    kept = split_pairs(pairs, 0.2, 0.0, seed=0, eval_pairs=eval_pairs)
-    assert kept.counts["leaks_exact"] == 2 and kept.counts["leaks_dropped"] == 0 and len(kept.test) == 3
-    dropped = split_pairs(pairs, 0.2, 0.0, seed=0, eval_pairs=eval_pairs, drop_leaks=True)
-    assert dropped.test["question"].tolist() == ["new one"] and dropped.counts["leaks_dropped"] == 2
-
-
-def test_normalise():
-    assert normalise("  What's   the PH of Soil?? ") == "what s the ph of soil"
-
-
 def test_ir_data_with_shared_passages():
     test = pd.DataFrame({
         "question": ["how deep to plant garlic", "how deep to plant garlic", "when to plant garlic",
@@ -727,3 +722,156 @@ def test_split_never_leaks_and_says_truly_how_many_it_needs(n, per, eval_fractio
         assert (frame.groupby("question").size() == (1 if frame is splits.test and separate_test else per)).all()
     assert len(sides[0]) >= 4
     assert set(splits.corpus["passage"]) == set(pairs.frame["passage"]) | set(splits.test["passage"])
+
+
+# ----------------------------------------------------------------------------------------------
+# Over-wide rows, JSON arrays, columns that are not text or not one of a kind
+
+
+@pytest.mark.parametrize("row, number", [("q2,p2,,x", 2), ("q2,p2,,,,x,", 2), ("q2,p2,\"\",\"x\"", 2)])
+def test_text_after_an_empty_extra_field_is_not_lost(tmp_path, row, number):
+    path = write(tmp_path / "pairs.csv", f"question,passage\nq1,p1,,\n\n{row}\nq3,p3\n")
+    with pytest.raises(DataError) as excinfo:
+        load_pairs(path)
+    assert message(excinfo) == (f"pairs file '{path}' data row {number} has more fields than the header has names "
+                                "(2); put double quotes around fields that contain a comma, "
+                                "or name every column in the header")
+
+
+def test_text_after_an_empty_extra_tab_is_not_lost(tmp_path):
+    path = write(tmp_path / "pairs.tsv", "question\tpassage\nq1\tp1\nq2\tp2\t\tx\n")
+    with pytest.raises(DataError) as excinfo:
+        load_pairs(path)
+    assert message(excinfo) == (f"pairs file '{path}' data row 2 has more fields than the header has names "
+                                "(2); put double quotes around fields that contain a tab, "
+                                "or name every column in the header")
+
+
+@pytest.mark.parametrize("name", ["pairs.json", "pairs.jsonl"])
+@pytest.mark.parametrize("indent", [None, 2])
+def test_json_array_of_objects(tmp_path, name, indent):
+    items = [EXPECTED[0], {**EXPECTED[1], "score": 3}, {"question": None, "passage": "orphan"}]
+    path = write(tmp_path / name, json.dumps(items, indent=indent))
+    pairs = load_pairs(path)
+    assert pairs.frame.to_dict("records") == EXPECTED
+    assert pairs.counts["dropped_empty"] == 1
+    assert read_table(path)["score"].tolist() == ["", "3", ""]
+
+
+def parquet(path, **columns):
+    pq.write_table(pa.table(columns), path)
+    return path
+
+
+@pytest.mark.parametrize("values, kind, fix", [
+    ([1, 2], "numbers (int64)", "store the questions as text (in pandas: df['question'] = df['question'].astype(str))"),
+    ([1.5, None], "numbers (double)", "store the questions as text "
+                                      "(in pandas: df['question'] = df['question'].astype(str))"),
+    ([True, False], "true/false values (bool)", "store the questions as text "
+                                                "(in pandas: df['question'] = df['question'].astype(str))"),
+    ([["a", "b"], ["c"]], "lists (list<element: string>)", "put one question per row "
+                                                        "(in pandas: df = df.explode('question'))"),
+    ([{"text": "a"}, {"text": "b"}], "records (struct<text: string>)", "put the question text in a column of its own"),
+])
+def test_parquet_question_column_that_is_not_text(tmp_path, values, kind, fix):
+    path = parquet(tmp_path / "pairs.parquet", question=values, passage=["p1", "p2"])
+    with pytest.raises(DataError) as excinfo:
+        load_pairs(path)
+    assert message(excinfo) == f"pairs file '{path}' column 'question' holds {kind}, not text; {fix} and save it again"
+
+
+def test_parquet_passage_and_corpus_columns_that_are_not_text(tmp_path):
+    path = parquet(tmp_path / "pairs.parquet", question=["q1", "q2"], passage=[[1, 2], [3]])
+    with pytest.raises(DataError) as excinfo:
+        load_pairs(path)
+    assert message(excinfo) == (f"pairs file '{path}' column 'passage' holds lists (list<element: int64>), not text; "
+                                "put one passage per row (in pandas: df = df.explode('passage')) and save it again")
+    path = parquet(tmp_path / "corpus.parquet", body=[7, 8])
+    with pytest.raises(DataError) as excinfo:
+        load_corpus(path)
+    assert message(excinfo) == (f"corpus file '{path}' column 'body' holds numbers (int64), not text; store the "
+                                "passages as text (in pandas: df['body'] = df['body'].astype(str)) and save it again")
+
+
+def test_parquet_other_columns_may_hold_anything(tmp_path):
+    path = parquet(tmp_path / "pairs.parquet", id=[1, 2], question=["q1", "q2"], passage=["p1", "p2"],
+                   tags=[["a"], []])
+    assert load_pairs(path).frame.to_dict("records") == [{"question": "q1", "passage": "p1"},
+                                                        {"question": "q2", "passage": "p2"}]
+
+
+def test_parquet_saved_from_pandas_with_its_row_index(tmp_path):
+    path = tmp_path / "pairs.parquet"
+    pd.DataFrame({"question": ["q1", "q2"], "passage": ["p1", "p2"]}, index=[10, 20]).to_parquet(path)
+    assert read_table(path).to_dict("records") == [{"question": "q1", "passage": "p1"},
+                                                   {"question": "q2", "passage": "p2"}]
+
+
+@pytest.mark.parametrize("value, kind, line", [("5", "a number", 2), ('["a", "b"]', "a list", 2),
+                                               ('{"t": "a"}', "an object", 2), ("true", "a true/false value", 2)])
+def test_json_question_that_is_not_text(tmp_path, value, kind, line):
+    path = write(tmp_path / "pairs.jsonl", '{"question": "q", "passage": "p"}\n'
+                                           f'{{"question": {value}, "passage": "p"}}\n')
+    with pytest.raises(DataError) as excinfo:
+        load_pairs(path)
+    assert message(excinfo) == (f"pairs file '{path}' column 'question' holds {kind} on line {line}, not text; "
+                                'write every question as a JSON string, e.g. {"question": "..."}')
+
+
+def test_json_array_passage_that_is_not_text(tmp_path):
+    path = write(tmp_path / "pairs.json", json.dumps([{"question": "q", "passage": "p"},
+                                                      {"question": "q2", "passage": 3.5}], indent=1))
+    with pytest.raises(DataError) as excinfo:
+        load_pairs(path)
+    assert message(excinfo) == (f"pairs file '{path}' column 'passage' holds a number in item 2 of the array, "
+                                'not text; write every passage as a JSON string, e.g. {"passage": "..."}')
+
+
+@pytest.mark.parametrize("header, row, named, columns", [
+    ("question,passage,passage", "q,p1,p2", "'passage'", "2 and 3"),
+    ("passage,question,Passage", "p1,q,p2", "'passage', 'Passage'", "1 and 3"),
+    ("question,passage , passage,passage", "q,p1,p2,p3", "'passage'", "2, 3 and 4"),
+])
+def test_two_passage_columns_are_refused(tmp_path, header, row, named, columns):
+    path = write(tmp_path / "pairs.csv", f"{header}\n{row}\n")
+    with pytest.raises(DataError) as excinfo:
+        load_pairs(path)
+    n = len(columns.replace(" and", ",").split(", "))
+    assert message(excinfo) == (f"pairs file '{path}' has {n} columns named {named} (columns {columns}); "
+                                "rename or remove all but one, so that it is clear which holds the passages")
+
+
+def test_two_question_columns_the_first_blank(tmp_path):
+    path = write(tmp_path / "pairs.csv", "question,question,passage\n,what is soil,p1\n,what is rain,p2\n")
+    with pytest.raises(DataError) as excinfo:
+        load_pairs(path)
+    assert message(excinfo) == (f"pairs file '{path}' has 2 columns named 'question' (columns 1 and 2); "
+                                "rename or remove all but one, so that it is clear which holds the questions")
+    with pytest.raises(DataError) as excinfo:
+        load_pairs(path, question_col="question")
+    assert message(excinfo).startswith(f"pairs file '{path}' has 2 columns named 'question' (columns 1 and 2)")
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".jsonl"])
+def test_duplicate_names_in_parquet_and_json(tmp_path, suffix):
+    path = tmp_path / f"pairs{suffix}"
+    if suffix == ".parquet":
+        pq.write_table(pa.table([["q"], ["p1"], ["p2"]], names=["question", "passage", "passage"]), path)
+    else:
+        write(path, '{"question": "q", "passage": "p1", " passage": "p2"}\n')
+    with pytest.raises(DataError) as excinfo:
+        load_pairs(path)
+    assert message(excinfo) == (f"pairs file '{path}' has 2 columns named 'passage' (columns 2 and 3); "
+                                "rename or remove all but one, so that it is clear which holds the passages")
+
+
+def test_one_sentence_describes_what_is_read():
+    from adapt.readers import describe_formats
+
+    sentence = ("CSV (.csv), TSV (.tsv, .txt), JSON Lines or a JSON array of objects (.jsonl, .json) or Parquet "
+                "(.parquet), with a question column named question, query, anchor, questions or queries and a "
+                "passage column named passage, context, positive, answer, document, passages or text (in any "
+                "case), or name them with --question-col and --passage-col.")
+    assert describe_formats() == sentence
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert sentence in " ".join(readme.split())

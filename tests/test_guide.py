@@ -9,7 +9,9 @@ from sentence_transformers.sentence_transformer.data_collator import SentenceTra
 from sentence_transformers.sentence_transformer.losses import GISTEmbedLoss
 from sentence_transformers.util import batch_to_device
 
+from adapt.config import RunConfig
 from adapt.guide import CachedGISTEmbedLoss, build_table, must_retokenize
+from adapt.train import make_loss, training_columns, training_prompts
 
 
 def load(path):
@@ -18,8 +20,8 @@ def load(path):
     return model
 
 
-def batches(pairs: pd.DataFrame, model, columns, size=16):
-    collate = SentenceTransformerDataCollator(preprocess_fn=model.preprocess)
+def batches(pairs: pd.DataFrame, model, columns, size=16, prompts=None):
+    collate = SentenceTransformerDataCollator(preprocess_fn=model.preprocess, prompts=prompts or {})
     rows = pairs[columns].to_dict("records")
     for start in range(0, len(rows), size):
         batch = collate(rows[start:start + size])
@@ -70,6 +72,29 @@ def test_cached_loss_equals_stock_gist(tiny, pairs, cache_dir, guide_name, optio
             torch.testing.assert_close(l, e, atol=1e-5, rtol=1e-5)
         margin = options.get("margin", 0.0)
         assert torch.equal(masks(looked_up[0], looked_up[1], margin), masks(expected[0], expected[1], margin))
+        with torch.no_grad():
+            stock_value = stock([dict(f) for f in features], None)
+            cached_value = cached([dict(f) for f in features], None)
+        assert cached_value.item() == pytest.approx(stock_value.item(), abs=1e-5)
+
+
+@pytest.mark.parametrize("guide_name", ["guide", "other_vocab"])
+def test_training_loss_on_mined_triplets_equals_stock_gist(tiny, pairs, cache_dir, sample_pairs, guide_name):
+    """make_loss on a train frame with a negative column: the guide table covers the negatives, prompted as
+    the trainer prompts them, and the loss equals stock GIST on the same (anchor, positive, negative) batches."""
+    model, guide = load(tiny["student"]), load(tiny[guide_name])
+    model.prompts = {"query": "query: ", "document": "passage: "}
+    prompts = training_prompts(model)
+    assert prompts == {"anchor": "query: ", "positive": "passage: ", "negative": "passage: "}
+    train = pairs.rename(columns={"anchor": "question", "positive": "passage"})
+    assert list(training_columns(train)) == ["anchor", "positive", "negative"]
+    config = RunConfig(pairs=sample_pairs, temperature=0.05, margin=0.05, margin_strategy="relative")
+    cached, stats = make_loss(model, guide, guide_name, train, config, cache_dir)
+    assert isinstance(cached, CachedGISTEmbedLoss)
+    assert stats.texts == len(set(pairs["anchor"]) | set(pairs["positive"]) | set(pairs["negative"]))
+    stock = GISTEmbedLoss(model, guide, temperature=0.05, margin=0.05, margin_strategy="relative")
+    columns = ["anchor", "positive", "negative"]
+    for features in batches(pairs, model, columns, prompts=prompts):
         with torch.no_grad():
             stock_value = stock([dict(f) for f in features], None)
             cached_value = cached([dict(f) for f in features], None)

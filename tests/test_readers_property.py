@@ -27,7 +27,8 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from adapt.data import Pairs, load_corpus, load_pairs, read_table
+from adapt.data import Pairs, load_corpus, load_pairs
+from adapt.readers import read_table
 from adapt.errors import DataError
 from adapt.run import main
 
@@ -350,6 +351,80 @@ def test_parquet_round_trip(tmp_path, rows):
         assert isinstance(result, DataError)
 
 
+@PROPERTY
+@given(rows=rows_strategy, extra=st.dictionaries(field_text, st.one_of(st.none(), st.integers(), field_text),
+                                                  max_size=3),
+       indent=st.sampled_from([None, 0, 2, "\t"]), suffix=st.sampled_from([".json", ".jsonl"]))
+def test_json_array_round_trip(tmp_path, rows, extra, indent, suffix):
+    assume("question" not in {k.strip() for k in extra} and "passage" not in {k.strip() for k in extra})
+    path = tmp_path / f"pairs{suffix}"
+    path.write_text(json.dumps([{**extra, "question": q, "passage": p} for q, p in rows], indent=indent),
+                    encoding="utf-8")
+    result = outcome(load_pairs, path)
+    check_pairs(result, path)
+    expected = cleaned(rows)
+    if expected:
+        assert isinstance(result, Pairs), str(result)
+        assert result.frame.to_dict("records") == expected
+    elif rows:
+        assert str(result).endswith("but none with both a question and a passage; fill them in")
+    else:
+        assert str(result) == f"pairs file '{path}' is empty; it needs at least one JSON object"
+
+
+@PROPERTY
+@given(extras=st.lists(st.lists(st.sampled_from(["", "", '""', "x", " "]), max_size=5), min_size=1, max_size=6),
+       suffix=st.sampled_from([".csv", ".tsv"]))
+def test_text_in_any_field_beyond_the_header_is_an_error(tmp_path, extras, suffix):
+    sep, word = ("\t", "tab") if suffix == ".tsv" else (",", "comma")
+    lines = [f"question{sep}passage"] + [sep.join([f"q{i}", f"p{i}", *extra]) for i, extra in enumerate(extras)]
+    path = tmp_path / f"wide{suffix}"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = outcome(load_pairs, path)
+    wide = [i + 1 for i, extra in enumerate(extras) if any(f not in ("", '""') for f in extra)]
+    if wide:
+        assert isinstance(result, DataError)
+        assert str(result) == (f"pairs file '{path}' data row {wide[0]} has more fields than the header has names "
+                               f"(2); put double quotes around fields that contain a {word}, "
+                               "or name every column in the header")
+    else:
+        assert isinstance(result, Pairs), str(result)
+        assert result.frame.to_dict("records") == [{"question": f"q{i}", "passage": f"p{i}"}
+                                                   for i in range(len(extras))]
+
+
+ARROW_VALUES = [
+    (pa.int32(), [1, None], "numbers"), (pa.float64(), [0.5, 2.0], "numbers"),
+    (pa.decimal128(5, 2), [None, None], "numbers"),
+    (pa.bool_(), [True, None], "true/false values"), (pa.date32(), [0, 1], "dates or times"),
+    (pa.list_(pa.string()), [["a"], None], "lists"), (pa.large_list(pa.int64()), [[1, 2], []], "lists"),
+    (pa.map_(pa.string(), pa.string()), [[("a", "b")], []], "lists"),
+    (pa.struct([("text", pa.string())]), [{"text": "a"}, None], "records"),
+]
+
+
+@PROPERTY
+@given(case=st.sampled_from(ARROW_VALUES), role=st.sampled_from(["question", "passage", "other"]))
+def test_parquet_columns_that_are_not_text(tmp_path, case, role):
+    kind, values, words = case
+    columns = {"question": pa.array(["q1", "q2"]), "passage": pa.array(["p1", "p2"])}
+    columns["other" if role == "other" else role] = pa.array(values, kind)
+    path = tmp_path / "typed.parquet"
+    pq.write_table(pa.table(columns), path)
+    table = outcome(read_table, path)
+    check_table(table, path)
+    result = outcome(load_pairs, path)
+    if role == "other":
+        assert isinstance(result, Pairs), str(result)
+        assert result.frame.to_dict("records") == [{"question": "q1", "passage": "p1"},
+                                                   {"question": "q2", "passage": "p2"}]
+    else:
+        assert isinstance(result, DataError)
+        stored = pq.read_schema(path).field(role).type  # (Parquet names a list's items "element")
+        assert str(result).startswith(f"pairs file '{path}' column '{role}' holds {words} ({stored}), not text; ")
+        assert str(result).endswith(" and save it again")
+
+
 # ----------------------------------------------------------------------------------------------
 # Column names and shapes
 
@@ -542,6 +617,10 @@ def bad_files(folder: Path) -> dict[str, Path]:
         "bad_json": folder / "bad.jsonl",
         "bad_parquet": folder / "bad.parquet",
         "too_few": folder / "few.csv",
+        "wide_row": folder / "wide.csv",
+        "two_passages": folder / "two.csv",
+        "parquet_numbers": folder / "numbers.parquet",
+        "json_array_broken": folder / "broken.json",
     }
     files["utf16"].write_bytes("question,passage\nq,p\n".encode("utf-16"))
     files["latin1"].write_bytes("question,passage\ncafé,p\n".encode("latin-1"))
@@ -552,11 +631,15 @@ def bad_files(folder: Path) -> dict[str, Path]:
     files["bad_json"].write_text('{"question": "q", "passage": \n')
     files["bad_parquet"].write_bytes(b"PAR1" + bytes(100) + b"PAR1")
     files["too_few"].write_text("question,passage\nq1,p1\nq2,p2\n")
+    files["wide_row"].write_text("question,passage\nq1,p1,,x\n")
+    files["two_passages"].write_text("question,passage,passage\n,q1,p1\n")
+    pq.write_table(pa.table({"question": [1, 2], "passage": ["p1", "p2"]}), files["parquet_numbers"])
+    files["json_array_broken"].write_text('[\n  {"question": "q",\n')
     return files
 
 
 CLI_CASES = ["missing", "directory", "utf16", "latin1", "binary", "header_only", "wrong_columns", "stray_quote",
-             "bad_json", "bad_parquet", "too_few"]
+             "bad_json", "bad_parquet", "too_few", "wide_row", "two_passages", "parquet_numbers", "json_array_broken"]
 
 
 @pytest.mark.parametrize("case", CLI_CASES)
