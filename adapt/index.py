@@ -139,30 +139,48 @@ class PassageIndex:
         missing = [p.name for p in needed if not p.exists()]
         if missing:
             raise RunError(f"index folder '{folder}' is incomplete (missing {', '.join(missing)}); re-run adapt.run")
-        index = faiss.read_index(str(folder / "index.faiss"))
+        damaged = (f"index folder '{folder}' is damaged ({{}}); run adapt.run again with the same --out "
+                   "to rebuild it")
+        try:
+            index = faiss.read_index(str(folder / "index.faiss"))
+        except RuntimeError:
+            raise RunError(damaged.format("index.faiss is not a FAISS index")) from None
         if isinstance(index, faiss.IndexHNSW):
             index.hnsw.efSearch = HNSW_EF_SEARCH
-        passages = pd.read_parquet(folder / "passages.parquet")
-        info = json.loads((folder / "info.json").read_text())
-        return cls(index, list(passages["passage_id"]), list(passages["passage"]), info)
+        try:
+            passages = pd.read_parquet(folder / "passages.parquet", columns=["passage_id", "passage"])
+        except Exception:  # pyarrow raises its own types for a truncated or foreign file
+            raise RunError(damaged.format("passages.parquet is not a table of passage_id and passage")) from None
+        try:
+            info = json.loads((folder / "info.json").read_text())
+        except ValueError:
+            raise RunError(damaged.format("info.json is not JSON")) from None
+        ids, texts = [str(i) for i in passages["passage_id"]], [str(t) for t in passages["passage"]]
+        if index.ntotal != len(ids):
+            raise RunError(damaged.format(f"index.faiss holds {index.ntotal} vectors for {len(ids)} passages"))
+        return cls(index, ids, texts, info if isinstance(info, dict) else {})
 
 
 class Retriever:
     """A model and its index: text in, ranked ``Hit``s out."""
 
     def __init__(self, model, index: PassageIndex):
+        dimension = model.get_embedding_dimension()
+        if dimension != index.index.d:
+            raise RunError(f"the model makes {dimension}-d vectors but its index holds {index.index.d}-d ones; "
+                           "the run folder is damaged: run adapt.run again to rebuild it")
         self.model, self.index = model, index
 
     def search(self, query: str, k: int = 5) -> list[Hit]:
         return self.index.hits(encode_queries(self.model, [query]), k)
 
 
-def encode_queries(model, texts: list[str], batch_size: int = 64, show_progress: bool = False) -> np.ndarray:
+def encode_queries(model, texts: list[str], batch_size: int = 64) -> np.ndarray:
+    """Normalised query vectors; progress is the caller's (the pipeline reports per chunk)."""
     return np.asarray(model.encode_query(list(texts), batch_size=batch_size, normalize_embeddings=True,
-                                         convert_to_numpy=True, show_progress_bar=show_progress), dtype=np.float32)
+                                         convert_to_numpy=True, show_progress_bar=False), dtype=np.float32)
 
 
-def encode_passages(model, texts: list[str], batch_size: int = 64, show_progress: bool = False) -> np.ndarray:
+def encode_passages(model, texts: list[str], batch_size: int = 64) -> np.ndarray:
     return np.asarray(model.encode_document(list(texts), batch_size=batch_size, normalize_embeddings=True,
-                                            convert_to_numpy=True, show_progress_bar=show_progress),
-                      dtype=np.float32)
+                                            convert_to_numpy=True, show_progress_bar=False), dtype=np.float32)

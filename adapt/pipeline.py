@@ -14,6 +14,7 @@ import logging
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from adapt import __version__, leakage, models
 from adapt.config import RunConfig
@@ -25,9 +26,12 @@ from adapt.hybrid import hybrid_system
 from adapt.index import PassageIndex, encode_passages, encode_queries
 from adapt.lexical import BM25Index, evaluate_bm25
 from adapt.recommend import dev_fraction_for
-from adapt.report import build_report, per_query_table, render_markdown
-from adapt.work import (Progress, Stages, data_fingerprint, encode, encode_cached, fingerprint, guide_embed,
+from adapt.report import build_report, per_query_csv, per_query_table, render_markdown
+from adapt.work import (Stages, data_fingerprint, encode, encode_cached, fingerprint, guide_embed,
                         mined_training, train_cached)
+
+if TYPE_CHECKING:
+    from adapt.train import OnProgress  # the trainer's import cost waits until training
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +63,7 @@ def prepare_data(config: RunConfig) -> Splits:
     return leakage.check_exact(splits, config.drop_leaks)
 
 
-def run_pipeline(config: RunConfig, progress: Progress | None = None) -> RunResult:
+def run_pipeline(config: RunConfig, progress: OnProgress | None = None) -> RunResult:
     check_run_dir(config.out)  # before any work: never write into a folder that holds someone's own files
     stages = Stages(progress)
     with stages.stage("data"):
@@ -108,7 +112,7 @@ def _run_locked(config: RunConfig, splits: Splits, stages: Stages) -> RunResult:
         base_eval = evaluate_index(base_index, base_test, test, config.k)
         base_dev_eval = evaluate_index(base_index, base_dev, dev, (10,)) if dev else None
 
-    train_fp = fingerprint(data_fp, base_spec.path, guide_spec.path, config.fingerprint(
+    train_fp = fingerprint(data_fp, base_spec.path, guide_spec.path, config.digest(
         "epochs", "batch_size", "learning_rate", "warmup_ratio", "temperature", "margin", "margin_strategy",
         "max_seq_length", "eval_steps", "patience", "seed", "dev_fraction", "hard_negatives"))
     train_dir = work / f"train-{train_fp}"
@@ -117,8 +121,7 @@ def _run_locked(config: RunConfig, splits: Splits, stages: Stages) -> RunResult:
                                           cache_dir if config.guide_cache else None)
     with stages.stage("train"):
         training = train_cached(train_dir, base, guide, guide_spec, train, dev, config, cache_dir, stages)
-    tuned = models.load(models.ResolvedModel("fine-tuned", "fine-tuned", "fine-tuned",
-                                             str(train_dir / "model"), "local"), None, config.trust_remote_code)
+    tuned = models.load(models.fine_tuned(train_dir / "model"), None, config.trust_remote_code)
 
     with stages.stage("encode fine-tuned"):
         tuned_corpus = encode(tuned, corpus_texts, encode_passages, stages, "encode fine-tuned")
@@ -150,7 +153,7 @@ def _run_locked(config: RunConfig, splits: Splits, stages: Stages) -> RunResult:
             negatives=negatives,
         )
         per_query = per_query_table(test, evaluations)
-        atomic_write_text(staging / "per_query.csv", per_query.to_csv(index=False))
+        atomic_write_text(staging / "per_query.csv", per_query_csv(per_query))
         atomic_write_text(staging / "report.md", render_markdown(report))
         atomic_write_json(staging / "report.json", report)  # last: its presence marks a complete run
         publish(staging, out, OUTPUTS)

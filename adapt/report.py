@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
 
 import pandas as pd
@@ -16,6 +17,10 @@ from adapt.stats import SMALL_TEST_SET, paired_bootstrap
 HEADLINE = ("accuracy@1", "accuracy@3", "accuracy@5", "accuracy@10", "mrr@10", "ndcg@10", "map@10",
             "recall@10", "precision@1")
 DEV_METRIC = "ndcg@10"
+# A cell a spreadsheet would run as a formula starts with one of these; quotes before them are kept
+# countable, so ``spreadsheet_text`` gives back the exact text.
+_FORMULA = re.compile(r"^'*[=+\-@\t\r]")
+_MARKDOWN = re.compile(r"([\\`*_\[\]|#])")
 
 
 def _intervals(base: Evaluation, other: Evaluation, config) -> dict:
@@ -101,6 +106,34 @@ def per_query_table(test: IRData, evaluations: dict[str, Evaluation]) -> pd.Data
     return table
 
 
+def spreadsheet_safe(text: str) -> str:
+    """A cell a spreadsheet shows as text: ``=1+1`` becomes ``'=1+1``; ``spreadsheet_text`` undoes it."""
+    return "'" + text if isinstance(text, str) and _FORMULA.match(text) else text
+
+
+def spreadsheet_text(cell: str) -> str:
+    """The exact text of a cell written by ``spreadsheet_safe``."""
+    return cell[1:] if isinstance(cell, str) and cell.startswith("'") and _FORMULA.match(cell) else cell
+
+
+def per_query_csv(table: pd.DataFrame) -> str:
+    """per_query.csv's text, every text cell safe to open in a spreadsheet (data/ keeps the exact text).
+
+    Lines end in CRLF as RFC 4180 has them, so a cell holding a lone CR is quoted and stays one cell.
+    """
+    safe = table.copy()
+    for column in safe.columns:
+        if not pd.api.types.is_numeric_dtype(safe[column]):
+            safe[column] = safe[column].map(spreadsheet_safe)
+    return safe.to_csv(index=False, lineterminator="\r\n")
+
+
+def markdown_text(text) -> str:
+    """Text from a person or a file, shown in report.md as itself: no HTML, links or emphasis."""
+    text = str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _MARKDOWN.sub(r"\\\1", text).replace("\r", " ").replace("\n", " ")
+
+
 def rank_change(base_rank: pd.Series, tuned_rank: pd.Series, depth: int = 100) -> pd.Series:
     """Positive when fine-tuning moved the first relevant passage up; ranks past ``depth`` count as depth+1."""
     return (base_rank.fillna(depth + 1) - tuned_rank.fillna(depth + 1)).astype(int)
@@ -127,7 +160,7 @@ def metrics_table(report: dict, keys=HEADLINE) -> pd.DataFrame:
 
 def render_markdown(report: dict) -> str:
     data, training = report["data"], report["training"]
-    lines = ["# adapt run report", "", f"**{interpret_change(report).sentence}**", "", report["verdict"], ""]
+    lines = ["# adapt run report", "", f"**{interpret_change(report).sentence}**", "", markdown_text(report["verdict"]), ""]
     table = metrics_table(report)
     lines += ["## Test metrics", "", "| metric | " + " | ".join(table.columns).lower() + " |",
               "|---|" + "---:|" * len(table.columns)]
@@ -144,10 +177,10 @@ def render_markdown(report: dict) -> str:
                          f"{interval_text(s, system).split(': ', 1)[-1]} |")
     lines += ["", "## How dev decided", ""] + _dev_lines(report)
     if report["warnings"]:
-        lines += ["", "## Warnings", ""] + [f"- {w}" for w in report["warnings"]]
+        lines += ["", "## Warnings", ""] + [f"- {markdown_text(w)}" for w in report["warnings"]]
     lines += ["", "## Models", ""]
     about = about_text(report)
-    lines += [f"- base: {about['Base model']}", f"- guide: {about['Guide model']}"]
+    lines += [f"- base: {markdown_text(about['Base model'])}", f"- guide: {markdown_text(about['Guide model'])}"]
     inp = data["input"]
     lines += ["", "## Data", "",
               f"- pairs read: {inp['rows_read']}; dropped: {inp['dropped_empty']} with an empty field, "

@@ -12,23 +12,35 @@ import sys
 import time
 from pathlib import Path
 
-from adapt.config import RunConfig, parse_k
+from adapt.config import RunConfig
 from adapt.errors import AdaptError
 
 logger = logging.getLogger("adapt")
 
 
-def _base_type(annotation: str):
-    if "tuple" in annotation:
-        return parse_k
-    for name, kind in (("Path", str), ("int", int), ("float", float), ("str", str)):
-        if name in annotation:
-            return kind
-    return str
+class Parser(argparse.ArgumentParser):
+    """argparse that reports a bad command line as one ``Error:`` line (exit status 2), like every other error."""
+
+    def error(self, message: str):
+        message = message.removeprefix("argument ").replace("/-", " / -", 1)
+        self.exit(2, f"Error: {one_line(message)}; see {self.prog} --help\n")
+
+
+def one_line(message) -> str:
+    """A message as one line: line breaks from a person's text or a path are shown, not obeyed."""
+    return str(message).replace("\r", "\\r").replace("\n", "\\n")
+
+
+def parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace | int:
+    """The parsed arguments, or the exit status when argparse is done (``--help``, a bad command line)."""
+    try:
+        return parser.parse_args(argv)
+    except SystemExit as done:
+        return done.code if isinstance(done.code, int) else 1
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="python -m adapt.run",
         description="Fine-tune an embedding model on question/passage pairs with GISTEmbed, build FAISS "
                     "indexes for the base and fine-tuned models, and report retrieval metrics for both.",
@@ -45,14 +57,18 @@ def build_parser() -> argparse.ArgumentParser:
                                 default=field.default, help=meta["help"])
         else:
             shown = ",".join(map(str, field.default)) if isinstance(field.default, tuple) else field.default
-            parser.add_argument(flag, dest=field.name, type=_base_type(annotation), default=field.default,
+            # text as typed: RunConfig converts and checks it, so a bad value gets a message naming the flag
+            parser.add_argument(flag, dest=field.name, default=field.default,
                                 metavar=field.name.upper(), help=f"{meta['help']} (default: {shown})")
     parser.add_argument("-q", "--quiet", action="store_true", help="only print errors and the result")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = vars(build_parser().parse_args(argv))
+    args = parse(build_parser(), argv)
+    if isinstance(args, int):
+        return args
+    args = vars(args)
     quiet = args.pop("quiet")
     logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, format="%(message)s", stream=sys.stderr)
     quiet_libraries()
@@ -63,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         config = RunConfig(**args)
         result = run_pipeline(config)
     except AdaptError as exc:
-        print(f"Error: {exc}", file=sys.stderr)
+        print(f"Error: {one_line(exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("Interrupted: run the same command again to resume.", file=sys.stderr)

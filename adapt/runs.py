@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from adapt import models
 from adapt.data import IRData, ir_data
 from adapt.errors import RunError
 from adapt.index import PassageIndex, Retriever
+from adapt.report import spreadsheet_text
 
 
 @dataclass
@@ -21,12 +23,15 @@ class Run:
     per_query: pd.DataFrame
     test: IRData
 
-    def retriever(self, which: str) -> Retriever:
-        """``which`` is "base" or "finetuned"; loads the model and its saved index (no re-encoding)."""
+    def retriever(self, which: str, trust_remote_code: bool = False) -> Retriever:
+        """``which`` is "base" or "finetuned"; loads the model and its saved index (no re-encoding).
+
+        ``trust_remote_code`` comes from the person (a flag, a setting), never from the run folder.
+        """
         if which not in ("base", "finetuned"):
             raise ValueError(f"which must be 'base' or 'finetuned', not {which!r}")
         index = PassageIndex.load(self.out / "index" / which)
-        return Retriever(load_model(self, which), index)
+        return Retriever(load_model(self, which, trust_remote_code), index)
 
     def question_id(self, text: str) -> str | None:
         """The id of the test question with this text (surrounding spaces ignored), or None for any other query."""
@@ -38,15 +43,38 @@ def open_run(out: Path | str) -> Run:
     out = Path(out)
     if not out.is_dir():
         raise RunError(f"run directory '{out}' not found; pass the --out folder of a finished adapt.run")
-    report = read_report(out)
+    try:
+        report = read_report(out)
+    except ValueError as exc:  # truncated or not JSON at all
+        raise RunError(f"'{out / 'report.json'}' is damaged ({exc}); run adapt.run again to rebuild the run") from None
+    _check_report(report, out)
     for needed in ("model", "index/base", "index/finetuned", "per_query.csv", "data/test.csv", "data/corpus.csv"):
         if not (out / needed).exists():
             raise RunError(f"run directory '{out}' is incomplete (missing {needed}); run adapt.run again")
-    per_query = pd.read_csv(out / "per_query.csv", dtype={"question": str}, keep_default_na=False,
-                            na_values={c: [""] for c in ("base_rank", "finetuned_rank", "bm25_rank")})
-    test = pd.read_csv(out / "data" / "test.csv", dtype=str, keep_default_na=False)
-    corpus = pd.read_csv(out / "data" / "corpus.csv", dtype=str, keep_default_na=False)
-    return Run(out, report, per_query, ir_data(test, corpus))
+    try:
+        per_query = pd.read_csv(out / "per_query.csv", dtype={"question": str}, keep_default_na=False,
+                                na_values={c: [""] for c in ("base_rank", "finetuned_rank", "bm25_rank")})
+        per_query["question"] = per_query["question"].map(spreadsheet_text)
+        test = pd.read_csv(out / "data" / "test.csv", dtype=str, keep_default_na=False)
+        corpus = pd.read_csv(out / "data" / "corpus.csv", dtype=str, keep_default_na=False)
+        return Run(out, report, per_query, ir_data(test, corpus))
+    except (OSError, ValueError, KeyError) as exc:  # pandas' parser and decoding errors are ValueErrors
+        raise RunError(f"run directory '{out}' is damaged ({type(exc).__name__}: {_first_line(exc)}); "
+                       "run adapt.run again to rebuild it") from None
+
+
+def _check_report(report, out: Path) -> None:
+    found = report.get("models") if isinstance(report, dict) else None
+    base = found.get("base") if isinstance(found, dict) else None
+    fields = ("requested", "resolved", "path", "source")
+    if not isinstance(base, dict) or not all(isinstance(base.get(f), str) for f in fields):
+        raise RunError(f"'{out / 'report.json'}' is not an adapt report (no base model in it); "
+                       "run adapt.run again to rebuild the run")
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:200] if text else "no details"
 
 
 def read_report(out: Path | str) -> dict:
@@ -56,13 +84,13 @@ def read_report(out: Path | str) -> dict:
     return json.loads(path.read_text())
 
 
-def load_model(run: Run, which: str):
+def load_model(run: Run, which: str, trust_remote_code: bool = False):
     if which == "finetuned":
-        spec = models.ResolvedModel("fine-tuned", "fine-tuned", "fine-tuned", str(run.out / "model"), "local")
+        spec = models.fine_tuned(run.out / "model")
     else:
         facts = run.report["models"]["base"]
         spec = models.ResolvedModel("base", facts["requested"], facts["resolved"], facts["path"], facts["source"])
-        if spec.source in ("bundled", "local", "hub-cache") and not Path(spec.path).exists():
+        if spec.source in ("bundled", "local", "hub-cache") and not os.path.exists(spec.path):
             spec = models.resolve(facts["resolved"] if facts["source"] == "bundled" else facts["requested"], "base",
                                   fallback=True)
-    return models.load(spec, trust_remote_code=run.report["config"].get("trust_remote_code", False))
+    return models.load(spec, trust_remote_code=trust_remote_code)

@@ -8,15 +8,20 @@ import shutil
 import sys
 import textwrap
 
+from adapt.config import MAX_K
 from adapt.errors import AdaptError
+from adapt.run import Parser, one_line, parse, quiet_libraries
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m adapt.search",
-                                     description="Search a finished run with the base and the fine-tuned model.")
+    parser = Parser(prog="python -m adapt.search",
+                    description="Search a finished run with the base and the fine-tuned model.")
     parser.add_argument("run", help="run directory written by python -m adapt.run (its --out)")
     parser.add_argument("query", help="the question to search for")
     parser.add_argument("-k", type=int, default=5, help="results per model (default: 5)")
+    parser.add_argument("--trust-remote-code", action="store_true",
+                        help="allow the run's models to run their own Python code (only for runs you trust; "
+                             "a run folder's own settings never turn this on)")
     return parser
 
 
@@ -48,13 +53,13 @@ def _zip_longest(a: list[str], b: list[str]):
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse(build_parser(), argv)
+    if isinstance(args, int):
+        return args
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    from adapt.run import quiet_libraries
-
     quiet_libraries()
-    if args.k < 1:
-        print("Error: -k must be at least 1", file=sys.stderr)
+    if not 1 <= args.k <= MAX_K:
+        print(f"Error: -k must be a whole number from 1 to {MAX_K}; got {args.k}", file=sys.stderr)
         return 1
     if not args.query.strip():
         print("Error: the query is empty; pass a question in quotes", file=sys.stderr)
@@ -63,10 +68,10 @@ def main(argv: list[str] | None = None) -> int:
         from adapt.runs import open_run
 
         run = open_run(args.run)
-        base_hits = run.retriever("base").search(args.query, args.k)
-        tuned_hits = run.retriever("finetuned").search(args.query, args.k)
+        base_hits = run.retriever("base", args.trust_remote_code).search(args.query, args.k)
+        tuned_hits = run.retriever("finetuned", args.trust_remote_code).search(args.query, args.k)
     except AdaptError as exc:
-        print(f"Error: {exc}", file=sys.stderr)
+        print(f"Error: {one_line(exc)}", file=sys.stderr)
         return 1
     qid = run.question_id(args.query)
     relevant = run.test.relevant_docs.get(qid, set()) if qid else set()

@@ -37,7 +37,8 @@ logger = logging.getLogger(__name__)
 
 DEV_METRIC = "ndcg@10"
 DEV_CORPUS_MAX = 1000  # passages the in-training dev evaluation searches (every relevant one, then a sample)
-Progress = Callable[[str, int, int], None]
+# Told (stage, done, total) as a run moves; the pipeline, the app and the trainer share it.
+OnProgress = Callable[[str, int, int], None]
 CHECKPOINT = re.compile(r"checkpoint-\d+")  # the trainer's checkpoint folders
 
 
@@ -71,7 +72,7 @@ def training_columns(train: pd.DataFrame) -> dict[str, list[str]]:
 
 
 def make_loss(model, guide, guide_name: str, train: pd.DataFrame, config: RunConfig, cache_dir: Path | None,
-              progress: Progress | None = None):
+              progress: OnProgress | None = None):
     """adapt's cached-guide GIST loss (or stock ``GISTEmbedLoss`` with ``guide_cache`` off).
 
     ``train`` may carry a ``negative`` column (``negatives.mine_hard_negatives``); GIST treats it as one
@@ -111,8 +112,31 @@ def default_eval_steps(n_pairs: int, batch_size: int) -> int:
     return max(1, math.ceil(math.ceil(n_pairs / batch_size) / 2))
 
 
+def training_arguments(model, config: RunConfig, output_dir: Path, columns: list[str],
+                       **overrides) -> SentenceTransformerTrainingArguments:
+    """The trainer's settings for a run: sampler, seeds and schedule from ``config``, prompts per column.
+
+    ``overrides`` set the rest (evaluation and saving here; bench/ sets ``max_steps`` and saves nothing).
+    """
+    settings = dict(
+        output_dir=str(output_dir),
+        num_train_epochs=config.epochs,
+        per_device_train_batch_size=config.batch_size,
+        learning_rate=config.learning_rate,
+        warmup_steps=config.warmup_ratio,  # transformers 5: a float below 1 is a ratio
+        seed=config.seed,
+        data_seed=config.seed,
+        batch_sampler=BatchSamplers.NO_DUPLICATES,
+        prompts=training_prompts(model, columns) or None,
+        report_to="none",
+        dataloader_num_workers=0,
+        dataloader_pin_memory=torch.cuda.is_available(),
+    )
+    return SentenceTransformerTrainingArguments(**{**settings, **overrides})
+
+
 def finetune(model, guide, guide_name: str, train: pd.DataFrame, dev: IRData | None, config: RunConfig,
-             work_dir: Path, cache_dir: Path | None = None, progress: Progress | None = None) -> TrainResult:
+             work_dir: Path, cache_dir: Path | None = None, progress: OnProgress | None = None) -> TrainResult:
     """Fine-tune ``model`` in place; on return it holds the dev-selected weights."""
     start = time.perf_counter()
     loss, guide_stats = make_loss(model, guide, guide_name, train, config, cache_dir, progress)
@@ -129,16 +153,8 @@ def finetune(model, guide, guide_name: str, train: pd.DataFrame, dev: IRData | N
             batch_size=64,
         )
     metric = f"eval_dev_cosine_{DEV_METRIC}"
-    args = SentenceTransformerTrainingArguments(
-        output_dir=str(checkpoints),
-        num_train_epochs=config.epochs,
-        per_device_train_batch_size=config.batch_size,
-        learning_rate=config.learning_rate,
-        warmup_steps=config.warmup_ratio,  # transformers 5: a float below 1 is a ratio
-        seed=config.seed,
-        data_seed=config.seed,
-        batch_sampler=BatchSamplers.NO_DUPLICATES,
-        prompts=training_prompts(model, list(dataset.column_names)) or None,
+    args = training_arguments(
+        model, config, checkpoints, list(dataset.column_names),
         eval_strategy="steps" if use_dev else "no",
         eval_steps=eval_steps if use_dev else None,
         save_strategy="steps",
@@ -148,10 +164,7 @@ def finetune(model, guide, guide_name: str, train: pd.DataFrame, dev: IRData | N
         metric_for_best_model=metric if use_dev else None,
         greater_is_better=True,
         logging_steps=max(1, eval_steps // 2),
-        report_to="none",
         disable_tqdm=progress is not None,
-        dataloader_num_workers=0,
-        dataloader_pin_memory=torch.cuda.is_available(),
     )
     callbacks = [ProgressCallback(progress)] if progress else []
     if use_dev and config.patience > 0:
@@ -255,7 +268,7 @@ def _safetensors_ok(path: Path) -> bool:
 class ProgressCallback(TrainerCallback):
     """Reports ("train", step, total_steps) after every optimiser step."""
 
-    def __init__(self, progress: Progress):
+    def __init__(self, progress: OnProgress):
         self.progress = progress
 
     def on_step_end(self, args, state, control, **kwargs):

@@ -11,10 +11,10 @@ import json
 import logging
 import shutil
 import time
-from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -27,16 +27,18 @@ from adapt.files import atomic_write_json, replace_dir
 from adapt.index import PassageIndex, encode_passages, encode_queries
 from adapt.lexical import BM25Index
 
+if TYPE_CHECKING:
+    from adapt.train import OnProgress  # the trainer's import cost waits until training
+
 logger = logging.getLogger(__name__)
 
-Progress = Callable[[str, int, int], None]
 ENCODE_CHUNK = 256
 
 
 class Stages:
     """Times each stage and tells the progress callback where the run is."""
 
-    def __init__(self, progress: Progress | None):
+    def __init__(self, progress: OnProgress | None):
         self.progress = progress
         self.timings: dict[str, float] = {}
         self._open: dict[str, float] = {}  # stages running now -> when they started

@@ -200,22 +200,19 @@ def make_arm_loss(arm: str, model, guide, guide_name: str, train: pd.DataFrame, 
 
 def train_steps(model, loss, train: pd.DataFrame, max_steps: int, out_dir: Path, batch_size: int = 32,
                 seed: int = 42, learning_rate: float = 5e-5, warmup_ratio: float = 0.1) -> float:
-    """Train ``max_steps`` steps with the NO_DUPLICATES sampler and no saving; returns seconds in train()."""
+    """Train ``max_steps`` steps with adapt's trainer settings and no saving; returns seconds in train()."""
     from datasets import Dataset
-    from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
-    from sentence_transformers.sentence_transformer.training_args import BatchSamplers
+    from sentence_transformers import SentenceTransformerTrainer
 
-    from adapt.train import training_columns, training_prompts
+    from adapt.config import RunConfig
+    from adapt.train import training_arguments, training_columns
 
     dataset = Dataset.from_dict(training_columns(train))
-    args = SentenceTransformerTrainingArguments(
-        output_dir=str(out_dir), max_steps=max_steps, per_device_train_batch_size=batch_size,
-        learning_rate=learning_rate, warmup_steps=warmup_ratio, seed=seed, data_seed=seed,  # float = ratio
-        batch_sampler=BatchSamplers.NO_DUPLICATES,
-        prompts=training_prompts(model, dataset.column_names) or None,
-        eval_strategy="no", save_strategy="no", logging_steps=max(1, max_steps), report_to="none",
-        disable_tqdm=True, dataloader_num_workers=0, dataloader_pin_memory=False,
-    )
+    config = RunConfig(pairs=Path("unused.csv"), batch_size=batch_size, seed=seed, learning_rate=learning_rate,
+                       warmup_ratio=warmup_ratio)
+    args = training_arguments(model, config, out_dir, dataset.column_names, max_steps=max_steps, eval_strategy="no",
+                              save_strategy="no", logging_steps=max(1, max_steps), disable_tqdm=True,
+                              dataloader_pin_memory=False)
     trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=dataset, loss=loss)
     start = time.perf_counter()
     trainer.train()

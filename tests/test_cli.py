@@ -1,7 +1,9 @@
 """The command line, end to end, with tiny models."""
 
+import csv
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -9,6 +11,7 @@ import pandas as pd
 from sentence_transformers import SentenceTransformer
 
 from adapt import run, search
+from adapt.runs import open_run
 from tests.conftest import ROOT
 
 
@@ -60,9 +63,42 @@ def test_search_shows_both_models_side_by_side(tiny, sample_pairs, tmp_path, cac
     question = pd.read_csv(out / "data" / "test.csv")["question"].iloc[0]
     assert search.main([str(out), question, "-k", "3"]) == 0
     shown = capsys.readouterr().out
-    assert shown.splitlines()[2].startswith("Base") and "| Fine-tuned" in shown
-    assert shown.count("[") >= 6  # three scored hits per column
-    assert "* a relevant passage for this test question" in shown
+
+    finished = open_run(out)
+    qid = next(q for q, text in finished.test.queries.items() if text == question)
+    relevant = finished.test.relevant_docs[qid]
+    lines = shown.splitlines()
+    assert lines[0] == f"Query: {question}"
+    assert lines[2].startswith("Base") and lines[2].endswith("| Fine-tuned")
+    for which, side in (("base", 0), ("finetuned", 1)):
+        hits = finished.retriever(which).search(question, 3)
+        assert len(hits) == 3
+        for hit in hits:
+            head = f"{hit.rank}. [{hit.score:.3f}] {hit.passage_id}" + (" *" if hit.passage_id in relevant else "")
+            assert any(line.split(" | ")[side].strip() == head for line in lines if " | " in line), head
+    assert lines[-1] == "* a relevant passage for this test question"
+
+
+def test_files_for_people_neutralise_formulas_and_markup(tiny, sample_pairs, tmp_path, cache_dir, capsys):
+    pairs = pd.read_csv(sample_pairs)
+    starts = ["=", "+", "-", "@"]  # (a leading tab or CR is stripped when the pairs are cleaned)
+    pairs["question"] = [starts[i % len(starts)] + q for i, q in enumerate(pairs["question"])]
+    pairs.to_csv(tmp_path / "hostile.csv", index=False)
+    base = tmp_path / "m<script>alert(1)"
+    shutil.copytree(tiny["student"], base)
+    out = tmp_path / "run"
+    args = cli_args(tiny, tmp_path / "hostile.csv", out)
+    args[args.index("--base") + 1] = str(base)
+    assert run.main(args) == 0
+
+    exact = list(dict.fromkeys(pd.read_csv(out / "data" / "test.csv", keep_default_na=False)["question"]))
+    assert all(q[0] in "=+-@" for q in exact)  # data/ keeps the exact text
+    with open(out / "per_query.csv", newline="") as handle:
+        cells = [row["question"] for row in csv.DictReader(handle)]
+    assert cells == ["'" + q for q in exact]  # a spreadsheet shows them as text
+    assert list(open_run(out).per_query["question"]) == exact  # and reading back gives the exact text
+    markdown = (out / "report.md").read_text()
+    assert "<script>" not in markdown and "/m&lt;script&gt;alert(1), " in markdown
 
 
 def test_search_of_a_missing_run_is_a_clean_error(tmp_path, capsys):
@@ -73,7 +109,8 @@ def test_search_of_a_missing_run_is_a_clean_error(tmp_path, capsys):
 
 def test_bad_setting_is_a_clean_error(tiny, sample_pairs, tmp_path, capsys):
     assert run.main(cli_args(tiny, sample_pairs, tmp_path / "r", "--eval-fraction", "1.5")) == 1
-    assert capsys.readouterr().err.strip() == "Error: eval_fraction must be a number between 0 and 1, e.g. 0.2; got 1.5"
+    assert capsys.readouterr().err.strip() == (
+        "Error: --eval-fraction must be a number between 0 and 1, e.g. 0.2; got '1.5'")
     assert not (tmp_path / "r").exists()
 
 

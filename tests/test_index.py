@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from adapt.errors import RunError
-from adapt.index import Hit, PassageIndex, choose_kind, normalise_rows
+from adapt.index import Hit, PassageIndex, Retriever, choose_kind, normalise_rows
 
 
 def corpus(n=500, dim=24, seed=0):
@@ -76,3 +76,39 @@ def test_loading_an_incomplete_index_says_what_is_missing(tmp_path):
     (tmp_path / "idx" / "info.json").write_text("{}")
     with pytest.raises(RunError, match=r"missing index.faiss, passages.parquet"):
         PassageIndex.load(tmp_path / "idx")
+
+
+@pytest.mark.parametrize("name, content, why", [
+    ("index.faiss", b"\x00" * 64, "index.faiss is not a FAISS index"),
+    ("passages.parquet", b"PAR1 cut short", "passages.parquet is not a table of passage_id and passage"),
+    ("info.json", b'{"kind": "fl', "info.json is not JSON"),
+])
+def test_loading_a_damaged_index_says_how_to_rebuild_it(tmp_path, name, content, why):
+    vectors, ids, texts = corpus(n=20)
+    PassageIndex.build(vectors, ids, texts, kind="flat").save(tmp_path / "idx")
+    (tmp_path / "idx" / name).write_bytes(content)
+    with pytest.raises(RunError) as error:
+        PassageIndex.load(tmp_path / "idx")
+    assert str(error.value) == (f"index folder '{tmp_path / 'idx'}' is damaged ({why}); run adapt.run again with "
+                                "the same --out to rebuild it")
+
+
+def test_an_index_with_fewer_passages_than_vectors_is_damaged(tmp_path):
+    vectors, ids, texts = corpus(n=20)
+    PassageIndex.build(vectors, ids, texts, kind="flat").save(tmp_path / "idx")
+    PassageIndex.build(vectors[:5], ids[:5], texts[:5], kind="flat").save(tmp_path / "small")
+    (tmp_path / "small" / "passages.parquet").replace(tmp_path / "idx" / "passages.parquet")
+    with pytest.raises(RunError, match=r"\(index.faiss holds 20 vectors for 5 passages\)"):
+        PassageIndex.load(tmp_path / "idx")
+
+
+def test_a_model_and_an_index_of_other_dimensions_do_not_pair():
+    class Model:
+        def get_embedding_dimension(self):
+            return 32
+
+    vectors, ids, texts = corpus(n=10, dim=24)
+    with pytest.raises(RunError) as error:
+        Retriever(Model(), PassageIndex.build(vectors, ids, texts, kind="flat"))
+    assert str(error.value) == ("the model makes 32-d vectors but its index holds 24-d ones; the run folder is "
+                                "damaged: run adapt.run again to rebuild it")
