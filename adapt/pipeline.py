@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from adapt import __version__, leakage, models
+from adapt.card import write_model_card
 from adapt.config import RunConfig
 from adapt.data import Splits, ir_data, load_corpus, load_pairs, split_pairs, write_splits
 from adapt.evaluate import evaluate_index
@@ -149,6 +150,7 @@ def _run_locked(config: RunConfig, splits: Splits, stages: Stages) -> RunResult:
             leakage=leaks, timings=stages.so_far(), hybrid=hybrid.to_dict() if hybrid else None,
             negatives=negatives,
         )
+        write_model_card(staging / "model", report)
         per_query = per_query_table(test, evaluations)
         atomic_write_text(staging / "per_query.csv", per_query.to_csv(index=False))
         atomic_write_text(staging / "report.md", render_markdown(report))
