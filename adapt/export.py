@@ -22,7 +22,7 @@ from pathlib import Path
 from adapt import __version__
 from adapt.errors import AdaptError, ExportError
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("adapt.export")  # not __name__: under -m that is "__main__"
 
 FORMATS = ("onnx", "openvino")
 QUANTIZE = ("int8",)
@@ -135,7 +135,8 @@ def export_run(run_dir: Path | str, fmt: str = "onnx", quantize: str | None = No
     """Export the fine-tuned model of the finished run in ``run_dir`` and measure it against torch."""
     from adapt import onnx_graph
     from adapt.files import atomic_write_json
-    from adapt.runs import load_model, open_run
+    from adapt.models import ResolvedModel, load
+    from adapt.runs import open_run
 
     if fmt not in FORMATS:
         raise ExportError(f"--format must be {' or '.join(FORMATS)}; got {fmt!r}")
@@ -145,10 +146,13 @@ def export_run(run_dir: Path | str, fmt: str = "onnx", quantize: str | None = No
     run = open_run(run_dir)
     out = Path(out) if out is not None else default_out(run.out, fmt, quantize)
     _check_out(out)
-    torch_model = load_model(run, "finetuned")
+    # on the CPU, where the exported model runs too: the comparison is like for like
+    torch_model = load(ResolvedModel("fine-tuned", "fine-tuned", "fine-tuned", str(run.out / "model"), "local"),
+                       trust_remote_code=run.report["config"].get("trust_remote_code", False), device="cpu")
 
     partial = out.parent / f".{out.name}.partial"
     shutil.rmtree(partial, ignore_errors=True)
+    logger.info("Exporting %s to %s", LABELS[fmt] + (" int8" if quantize else ""), out)
     start = time.perf_counter()
     try:
         _export_files(torch_model, partial, run.out / "model", fmt, quantize)
@@ -161,6 +165,8 @@ def export_run(run_dir: Path | str, fmt: str = "onnx", quantize: str | None = No
     shutil.rmtree(out, ignore_errors=True)
     partial.rename(out)
 
+    logger.info("Measuring the export and the torch model on %d test questions and %d passages",
+                len(run.test.queries), len(run.test.corpus))
     exported = measure(onnx_graph.load_exported(out, fmt), run)
     result = ExportResult(out, fmt, quantize, graph.as_posix(), round(size, 2), exported, measure(torch_model, run),
                           seconds)
@@ -196,7 +202,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stderr)
+    logging.getLogger("adapt").setLevel(logging.INFO)  # adapt's own steps; the libraries stay at warnings
     from adapt.run import quiet_libraries
 
     quiet_libraries()

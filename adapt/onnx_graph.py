@@ -69,7 +69,8 @@ def export_onnx(model, path: Path) -> list[str]:
             given = {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": token_type_ids}
             return self.hf(**{name: given[name] for name in names}).last_hidden_state
 
-    sample = model[0].preprocess(["a sample passage to trace the graph", "short"])
+    sample = {k: v.to(hf.device) for k, v in model[0].preprocess(["a sample passage to trace the graph", "short"]).items()
+              if hasattr(v, "to")}
     path.parent.mkdir(parents=True, exist_ok=True)
     with torch.no_grad():
         torch.onnx.export(Graph(), tuple(sample[n] for n in names), str(path), input_names=names,
