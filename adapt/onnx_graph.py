@@ -4,7 +4,8 @@ Why not sentence-transformers' own ``export_*`` functions: they go through optim
 and their releases pin ``transformers<4.58`` and ``<5.6``, while sentence-transformers 6 needs transformers
 5 (checked December 2026). So the graph is exported here with ``torch.onnx.export`` and saved where
 sentence-transformers looks for it (``onnx/model.onnx``, ``openvino/openvino_model.xml``): once optimum
-supports transformers 5, ``SentenceTransformer(folder, backend="onnx")`` loads the same folder.
+supports transformers 5, ``SentenceTransformer(folder, backend="onnx")`` should load the same folder
+(tests/test_export.py checks it wherever optimum-onnx imports).
 
 Only the transformer becomes a graph; tokenising, prompts, pooling and normalising stay the model's own
 modules. ``load_exported`` puts the graph in place of the torch transformer inside a ``SentenceTransformer``,

@@ -148,3 +148,17 @@ def test_summary_reads_the_numbers(tmp_path):
         "Encoding 238 passages: ONNX int8 300 passages/s, torch 200 passages/s (1.50x).",
         f"Wrote {tmp_path / 'export.json'}.",
     ]
+
+
+@pytest.mark.slow
+def test_real_minilm_exports_keep_ndcg_on_the_sample(sample_pairs, sample_corpus, tmp_path, cache_dir):
+    from adapt.config import RunConfig
+
+    out = tmp_path / "run"
+    run_pipeline(RunConfig(pairs=sample_pairs, corpus=sample_corpus, out=out, base="minilm", guide="minilm",
+                           epochs=1, bootstrap=200))
+    report = json.loads((out / "report.json").read_text())
+    for quantize in (None, "int8"):
+        result = export_run(out, "onnx", quantize)
+        assert result.torch.ndcg_at_10 == pytest.approx(report["metrics"]["finetuned"]["ndcg@10"], abs=1e-6)
+        assert abs(result.exported.ndcg_at_10 - result.torch.ndcg_at_10) <= 0.01, quantize
