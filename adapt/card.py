@@ -8,8 +8,8 @@ import shlex
 from pathlib import Path
 
 from adapt.config import RunConfig
-from adapt.files import atomic_write_text
 from adapt.explain import SYSTEMS, about_text, interpret_change, metric_label
+from adapt.files import atomic_write_text
 
 CARD_METRICS = ("ndcg@10", "mrr@10", "accuracy@1", "accuracy@10", "recall@10", "map@10")
 
