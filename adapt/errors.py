@@ -19,3 +19,7 @@ class ModelError(AdaptError):
 
 class RunError(AdaptError):
     """A run directory is missing, incomplete, or in use by another run."""
+
+
+class ExportError(AdaptError):
+    """A finished run's model could not be exported (a missing package, a folder in the way)."""

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from adapt import __version__, leakage, models
+from adapt.card import write_model_card
 from adapt.config import RunConfig
 from adapt.data import Splits, ir_data, load_corpus, load_pairs, split_pairs, write_splits
 from adapt.evaluate import evaluate_index
@@ -152,6 +153,7 @@ def _run_locked(config: RunConfig, splits: Splits, stages: Stages) -> RunResult:
             leakage=leaks, timings=stages.so_far(), hybrid=hybrid.to_dict() if hybrid else None,
             negatives=negatives,
         )
+        write_model_card(staging / "model", report)
         per_query = per_query_table(test, evaluations)
         atomic_write_text(staging / "per_query.csv", per_query_csv(per_query))
         atomic_write_text(staging / "report.md", render_markdown(report))
