@@ -6,6 +6,8 @@ A run directory is only ever replaced whole by a finished run. Work in progress 
 ``<out>/.work`` (encodings, training checkpoints, keyed by a fingerprint of their inputs), the new
 outputs are assembled in ``<out>/.staging`` and published at the end, and a lock file keeps a second
 run out (adapt/files.py). Re-running an interrupted command skips finished stages and resumes training.
+Launched as several processes (torchrun, accelerate launch), rank 0 does all of this and the others
+only train alongside it (adapt.distributed).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from adapt import __version__, leakage, models
+from adapt import __version__, distributed, leakage, models
 from adapt.config import RunConfig
 from adapt.data import Splits, ir_data, load_corpus, load_pairs, split_pairs, write_splits
 from adapt.evaluate import evaluate_index
@@ -27,7 +29,7 @@ from adapt.lexical import BM25Index, evaluate_bm25
 from adapt.recommend import dev_fraction_for
 from adapt.report import build_report, per_query_table, render_markdown
 from adapt.work import (Progress, Stages, data_fingerprint, encode, encode_cached, fingerprint, guide_embed,
-                        mined_training, train_cached)
+                        mined_training, train_alongside, train_cached)
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +45,7 @@ class RunResult:
     out: Path
     report: dict
     timings: dict = field(default_factory=dict)
+    main: bool = True  # False on the ranks other than 0, which only train and write nothing
 
 
 def prepare_data(config: RunConfig) -> Splits:
@@ -60,16 +63,26 @@ def prepare_data(config: RunConfig) -> Splits:
 
 
 def run_pipeline(config: RunConfig, progress: Progress | None = None) -> RunResult:
-    check_run_dir(config.out)  # before any work: never write into a folder that holds someone's own files
-    stages = Stages(progress)
-    with stages.stage("data"):
-        splits = prepare_data(config)
-    with RunLock(config.out):
-        claim_run_dir(config.out)
-        return _run_locked(config, splits, stages)
+    if not distributed.start().main:
+        train_alongside(config)
+        return RunResult(config.out, {}, main=False)
+    handoff = distributed.Handoff()
+    try:
+        check_run_dir(config.out)  # before any work: never write into a folder that holds someone's own files
+        stages = Stages(progress)
+        with stages.stage("data"):
+            splits = prepare_data(config)
+        with RunLock(config.out):
+            claim_run_dir(config.out)
+            return _run_locked(config, splits, stages, handoff)
+    except Exception as exc:
+        handoff.give(distributed.Stopped(str(exc)))
+        raise
+    finally:
+        handoff.give(None)  # a reused training: nothing for the others to do
 
 
-def _run_locked(config: RunConfig, splits: Splits, stages: Stages) -> RunResult:
+def _run_locked(config: RunConfig, splits: Splits, stages: Stages, handoff: distributed.Handoff) -> RunResult:
     out = config.out
     work = out / WORK
     staging = out / STAGING
@@ -116,7 +129,8 @@ def _run_locked(config: RunConfig, splits: Splits, stages: Stages) -> RunResult:
         train, negatives = mined_training(base, guide, guide_spec.resolved, splits, base_index, bm25, config,
                                           cache_dir if config.guide_cache else None)
     with stages.stage("train"):
-        training = train_cached(train_dir, base, guide, guide_spec, train, dev, config, cache_dir, stages)
+        training = train_cached(train_dir, base, guide, guide_spec, train, dev, config, cache_dir, stages,
+                                base_spec, handoff)
     tuned = models.load(models.ResolvedModel("fine-tuned", "fine-tuned", "fine-tuned",
                                              str(train_dir / "model"), "local"), None, config.trust_remote_code)
 

@@ -13,13 +13,13 @@ import shutil
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from adapt import leakage
+from adapt import distributed, leakage, models
 from adapt.config import RunConfig
 from adapt.data import IRData, Splits
 from adapt.faults import failpoint
@@ -89,10 +89,26 @@ def encode_cached(folder: Path, model, corpus_texts: list[str], test: IRData, de
     return corpus, test_vectors, dev_vectors if dev else None
 
 
+@dataclass
+class TrainJob:
+    """What rank 0 hands the other ranks so they train alongside it (adapt.distributed)."""
+
+    base: models.ResolvedModel
+    guide: models.ResolvedModel
+    train: pd.DataFrame
+    dev: IRData | None
+    folder: Path
+    cache_dir: Path | None
+
+
 def train_cached(folder: Path, base, guide, guide_spec, train: pd.DataFrame, dev: IRData | None,
-                 config: RunConfig, cache_dir: Path, stages: Stages) -> dict:
-    """Fine-tune once per data and settings; a finished training is reused, an interrupted one resumed."""
-    from adapt.train import finetune
+                 config: RunConfig, cache_dir: Path, stages: Stages, base_spec=None,
+                 handoff: distributed.Handoff | None = None) -> dict:
+    """Fine-tune once per data and settings; a finished training is reused, an interrupted one resumed.
+
+    Across several processes rank 0 fills the guide cache, then hands ``handoff`` the job to train together.
+    """
+    from adapt.train import finetune, make_loss
 
     done = folder / "result.json"
     if done.exists() and (folder / "model").is_dir():
@@ -101,6 +117,11 @@ def train_cached(folder: Path, base, guide, guide_spec, train: pd.DataFrame, dev
         logger.info("Training already finished for these data and settings; reusing %s", folder / "model")
         return result
     folder.mkdir(parents=True, exist_ok=True)
+    if handoff is not None and not handoff.done:
+        guide_cache = cache_dir if config.guide_cache else None
+        if guide_cache is not None:  # written once here; the other ranks read it
+            make_loss(base, guide, guide_spec.resolved, train, config, guide_cache)
+        handoff.give(TrainJob(base_spec, guide_spec, train, dev, folder, guide_cache))
     trained = finetune(base, guide, guide_spec.resolved, train, dev, config, folder,
                        cache_dir=cache_dir if config.guide_cache else None, progress=stages.tell)
     base.save(str(folder / ".model.tmp"))
@@ -110,6 +131,19 @@ def train_cached(folder: Path, base, guide, guide_spec, train: pd.DataFrame, dev
     result["reused"] = False
     atomic_write_json(done, result)
     return result
+
+
+def train_alongside(config: RunConfig) -> None:
+    """A rank other than 0: wait for rank 0's ``TrainJob``, train with it, and stop (it writes nothing)."""
+    from adapt.train import finetune
+
+    job = distributed.receive()
+    if job is None:
+        logger.info("Nothing to train: the main process reuses a finished training")
+        return
+    base = models.load(job.base, config.max_seq_length, config.trust_remote_code)
+    guide = models.load(job.guide, None, config.trust_remote_code)
+    finetune(base, guide, job.guide.resolved, job.train, job.dev, config, job.folder, cache_dir=job.cache_dir)
 
 
 def guide_embed(model, guide, guide_name: str, cache_dir: Path | None) -> leakage.Embed:

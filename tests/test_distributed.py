@@ -1,0 +1,35 @@
+"""Two processes, one run: torchrun with gloo on CPU, tiny models, a real DDP training (no mocks)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT
+from tests.test_cli import cli_args
+from tests.test_pipeline import recomputed
+
+
+def torchrun(tiny, pairs, out, cwd, *extra):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+               "-m", "adapt.run", *cli_args(tiny, pairs, out, "--batch-size", "8", *extra), "-q"]
+    return subprocess.run(command, capture_output=True, text=True, env=env, cwd=cwd, timeout=300)
+
+
+def test_two_gloo_processes_write_one_complete_run(tiny, sample_pairs, tmp_path, cache_dir):
+    out = tmp_path / "run"
+    done = torchrun(tiny, sample_pairs, out, tmp_path)
+    assert done.returncode == 0, done.stderr[-6000:]
+    assert done.stdout.count("Wrote ") == 1  # rank 0 alone reports
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == [
+        "data", "index", "model", "per_query.csv", "report.json", "report.md"]
+
+    report = json.loads((out / "report.json").read_text())
+    assert report["training"]["distributed"] == {"world_size": 2, "backend": "gloo", "devices": ["cpu", "cpu"]}
+    assert report["training"]["loss"] == "CachedGISTEmbedLoss" and report["training"]["steps"] > 0
+    for system in ("base", "finetuned"):
+        assert report["metrics"][system] == pytest.approx(recomputed(out, system, "test", (1, 3, 5, 10)), abs=1e-6)
+    assert not list((out / ".work").glob("train-*/checkpoints"))  # rank 0 tidied up after training
