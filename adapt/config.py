@@ -15,7 +15,7 @@ from pathlib import Path
 from adapt.errors import ConfigError
 
 DEFAULT_BASE = "BAAI/bge-small-en-v1.5"
-INDEX_KINDS = ("auto", "flat", "hnsw", "ivf")
+INDEX_KINDS = ("auto", "flat", "hnsw", "ivf", "ivf-pq")
 MARGIN_STRATEGIES = ("absolute", "relative")
 
 
@@ -54,7 +54,10 @@ class RunConfig:
     patience: int = _opt(3, "stop after this many dev evaluations without improvement (0 = never stop early)")
     guide_cache: bool = _opt(True, "compute the guide's embeddings once and cache them on disk")
     cache_dir: Path | None = _opt(None, "where the guide cache lives (default: $ADAPT_CACHE or ~/.cache/adapt)")
-    index: str = _opt("auto", "FAISS index: flat, hnsw, ivf, or auto (flat below 100,000 passages)")
+    index: str = _opt("auto", "FAISS index: flat, hnsw, ivf, ivf-pq, or auto (flat below 100,000 passages, HNSW "
+                              "up to 5 million, ivf-pq beyond or past --index-memory-gb)")
+    index_memory_gb: float = _opt(5.0, "memory an index may hold, in GB; auto picks a compressed index (ivf-pq) "
+                                       "when flat or HNSW would need more")
     k: tuple[int, ...] = _opt((1, 3, 5, 10), "cut-offs for the metrics, e.g. 1,3,5,10")
     bootstrap: int = _opt(1000, "bootstrap resamples for the confidence intervals")
     seed: int = _opt(42, "random seed for the split, the sampler and training")
@@ -88,6 +91,7 @@ class RunConfig:
         _check(self.patience >= 0, "patience", self.patience, "0 or more")
         _check(0 <= self.hard_negatives <= 20, "hard_negatives", self.hard_negatives, "from 0 to 20")
         _check(self.index in INDEX_KINDS, "index", self.index, ", ".join(INDEX_KINDS))
+        _check(self.index_memory_gb > 0, "index_memory_gb", self.index_memory_gb, "a positive number of GB, e.g. 5")
         _check(bool(self.k) and min(self.k) >= 1, "k", self.k, "positive whole numbers, e.g. 1,3,5,10")
         _check(self.bootstrap >= 0, "bootstrap", self.bootstrap, "0 or more")
 

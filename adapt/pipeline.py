@@ -115,7 +115,7 @@ def _run_locked(config: RunConfig, splits: Splits, stages: Stages, handoff: dist
             work / f"base-{base_fp}", base, corpus_texts, test, dev, stages, "encode base")
     with stages.stage("index base"):
         base_index = PassageIndex.build(base_corpus, corpus_ids, corpus_texts, config.index,
-                                        base_spec.resolved, config.seed)
+                                        base_spec.resolved, config.seed, config.index_memory_gb)
         bm25 = BM25Index.build(corpus_texts, corpus_ids)
     with stages.stage("evaluate base"):
         base_eval = evaluate_index(base_index, base_test, test, config.k)
@@ -140,7 +140,7 @@ def _run_locked(config: RunConfig, splits: Splits, stages: Stages, handoff: dist
         tuned_dev = encode_queries(tuned, list(dev.queries.values())) if dev else None
     with stages.stage("index fine-tuned"):
         tuned_index = PassageIndex.build(tuned_corpus, corpus_ids, corpus_texts, config.index,
-                                         "fine-tuned", config.seed)
+                                         "fine-tuned", config.seed, config.index_memory_gb)
     with stages.stage("evaluate"):
         tuned_eval = evaluate_index(tuned_index, tuned_test, test, config.k)
         tuned_dev_eval = evaluate_index(tuned_index, tuned_dev, dev, (10,)) if dev else None
