@@ -135,7 +135,8 @@ def _run_locked(config: RunConfig, splits: Splits, stages: Stages, handoff: dist
                                              str(train_dir / "model"), "local"), None, config.trust_remote_code)
 
     with stages.stage("encode fine-tuned"):
-        tuned_corpus = encode(tuned, corpus_texts, encode_passages, stages, "encode fine-tuned")
+        tuned_corpus = encode(tuned, corpus_texts, encode_passages, stages, "encode fine-tuned",
+                              work / f"train-{train_fp}" / "corpus-chunks")
         tuned_test = encode_queries(tuned, list(test.queries.values()))
         tuned_dev = encode_queries(tuned, list(dev.queries.values())) if dev else None
     with stages.stage("index fine-tuned"):
@@ -169,6 +170,7 @@ def _run_locked(config: RunConfig, splits: Splits, stages: Stages, handoff: dist
         atomic_write_json(staging / "report.json", report)  # last: its presence marks a complete run
         publish(staging, out, OUTPUTS)
         tidy(work, keep={f"base-{base_fp}", f"train-{train_fp}"})
+        shutil.rmtree(train_dir / "corpus-chunks", ignore_errors=True)  # only for resuming this run
     return RunResult(out, report, stages.timings)
 
 

@@ -21,6 +21,7 @@ import pandas as pd
 
 from adapt import distributed, leakage, models
 from adapt.config import RunConfig
+from adapt.encode import encode_corpus
 from adapt.data import IRData, Splits
 from adapt.faults import failpoint
 from adapt.files import atomic_write_json, replace_dir
@@ -30,7 +31,6 @@ from adapt.lexical import BM25Index
 logger = logging.getLogger(__name__)
 
 Progress = Callable[[str, int, int], None]
-ENCODE_CHUNK = 256
 
 
 class Stages:
@@ -64,12 +64,9 @@ class Stages:
         return round(self.timings.get(name, 0.0) + time.perf_counter() - self._open[name], 3)
 
 
-def encode(model, texts: list[str], encoder, stages: Stages, name: str) -> np.ndarray:
-    parts = []
-    for start in range(0, len(texts), ENCODE_CHUNK):
-        parts.append(encoder(model, texts[start:start + ENCODE_CHUNK]))
-        stages.tell(name, min(start + ENCODE_CHUNK, len(texts)), len(texts))
-    return np.concatenate(parts) if parts else np.zeros((0, model.get_embedding_dimension()), np.float32)
+def encode(model, texts: list[str], encoder, stages: Stages, name: str, folder: Path | None = None) -> np.ndarray:
+    """``texts`` encoded in chunks (adapt.encode); with ``folder``, each chunk is kept there and reused."""
+    return encode_corpus(model, texts, encoder, folder, lambda done, total: stages.tell(name, done, total))
 
 
 def encode_cached(folder: Path, model, corpus_texts: list[str], test: IRData, dev: IRData | None,
@@ -79,13 +76,14 @@ def encode_cached(folder: Path, model, corpus_texts: list[str], test: IRData, de
     if (folder / "DONE").exists():
         loaded = [np.load(folder / f"{n}.npy") for n in names]
         return loaded[0], loaded[1], loaded[2] if dev else None
-    corpus = encode(model, corpus_texts, encode_passages, stages, name)
+    corpus = encode(model, corpus_texts, encode_passages, stages, name, folder / "corpus-chunks")
     test_vectors = encode_queries(model, list(test.queries.values()))
     dev_vectors = encode_queries(model, list(dev.queries.values())) if dev else np.zeros((0, corpus.shape[1]))
     folder.mkdir(parents=True, exist_ok=True)
     for n, array in zip(names, (corpus, test_vectors, dev_vectors)):
         np.save(folder / f"{n}.npy", array)
     (folder / "DONE").write_text("ok\n")
+    shutil.rmtree(folder / "corpus-chunks", ignore_errors=True)
     return corpus, test_vectors, dev_vectors if dev else None
 
 

@@ -56,7 +56,7 @@ def test_auto_chooses_by_size_and_memory_budget():
     assert choose_kind("auto", 3_000_000, dim=1024, memory_gb=5) == "ivf-pq"  # HNSW would hold 13 GB
     assert choose_kind("auto", 50_000, dim=384, memory_gb=0.05) == "ivf-pq"  # flat 77 MB > 54 MB
     assert choose_kind("ivf", 10) == "ivf"
-    assert index_bytes("ivf-pq", 10_000_000, 384) == 10_000_000 * (384 + 48 + 8)
+    assert index_bytes("ivf-pq", 10_000_000, 384) == 10_000_000 * (96 + 8)  # the vectors stay on disk
     assert index_bytes("hnsw", 1_000_000, 384) == 1_000_000 * (1536 + 256)
 
 
@@ -71,12 +71,16 @@ def test_ivf_pq_records_recall_and_survives_save_and_load(tmp_path):
     vectors = clustered(12_000, 32)
     ids = [f"d{i}" for i in range(len(vectors))]
     index = PassageIndex.build(vectors, ids, ids, kind="ivf-pq")
-    assert index.info["kind"] == "ivf-pq" and index.info["memory_gb"] == round(12_000 * (32 + 4 + 8) / 2 ** 30, 3)
+    assert index.info["kind"] == "ivf-pq" and index.info["memory_gb"] == round(12_000 * (8 + 8) / 2 ** 30, 3)
     assert 0.9 <= index.info["recall@10_vs_flat"] <= 1.0
     D, I = index.search(vectors[:20], 10)
-    assert list(I[:, 0]) == list(range(20))  # re-ranked on 8-bit vectors: a stored vector finds itself
+    assert list(I[:, 0]) == list(range(20))  # re-scored exactly: a stored vector finds itself
+    D_ref, I_ref = brute_force(vectors, vectors[:20], 10)
+    np.testing.assert_allclose(D[:, 0], D_ref[:, 0], atol=1e-5)  # exact scores, not code approximations
     index.save(tmp_path / "idx")
-    D2, I2 = PassageIndex.load(tmp_path / "idx").search(vectors[:20], 10)
+    loaded = PassageIndex.load(tmp_path / "idx")
+    assert isinstance(loaded.vectors, np.memmap)  # read from disk, not loaded whole
+    D2, I2 = loaded.search(vectors[:20], 10)
     np.testing.assert_array_equal(I2, I)
     np.testing.assert_allclose(D2, D)
 
@@ -141,3 +145,13 @@ def test_a_memory_budget_must_be_positive():
     with pytest.raises(ConfigError) as error:
         RunConfig(pairs="pairs.csv", index_memory_gb=0)
     assert str(error.value) == "index_memory_gb must be a positive number of GB, e.g. 5; got 0"
+
+
+def test_an_ivf_pq_folder_without_its_vectors_says_so(tmp_path):
+    vectors = clustered(10_000, 16)
+    ids = [f"d{i}" for i in range(len(vectors))]
+    PassageIndex.build(vectors, ids, ids, kind="ivf-pq").save(tmp_path / "idx")
+    (tmp_path / "idx" / "vectors.npy").unlink()
+    with pytest.raises(RunError) as error:
+        PassageIndex.load(tmp_path / "idx")
+    assert str(error.value) == f"index folder '{tmp_path / 'idx'}' is incomplete (missing vectors.npy); re-run adapt.run"
