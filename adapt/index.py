@@ -2,15 +2,15 @@
 
 Flat search is exact and the default for small corpora. ``auto`` picks by size and a memory budget
 (``index_bytes``): flat below ``AUTO_APPROXIMATE_AT`` passages, HNSW up to ``HNSW_UP_TO``, and beyond
-that, or when the budget would be exceeded, "ivf-pq": an inverted file of product-quantised codes
-(one byte per 4 dimensions) in memory, whose ``REFINE_FACTOR * k`` candidates are re-scored exactly
-on the full vectors, which stay on disk (a memmap of the saved ``vectors.npy``): ``dim / 4 + 8``
-bytes a passage in RAM instead of ``4 dim``. (Re-scoring on 8-bit vectors instead capped recall@10
-near 0.95 on bench.search's clustered vectors, where neighbours differ by little.) Every approximate index records its recall@10 against exact search on
-the very corpus it indexes, computed chunk by chunk so it works at millions. Vectors are added in
-chunks, so an ``np.memmap`` (or anything sliced by rows) can be indexed without a second copy.
-With faiss-gpu and a GPU, flat and IVF indexes search on the GPU; the saved index is the CPU one.
-numpy in, numpy out: ``D, I`` are scores and row numbers.
+that, or when the budget would be exceeded, "ivf-pq": an inverted file of product-quantised codes (one
+byte per 4 dimensions) in memory, whose ``REFINE_FACTOR * k`` candidates are re-scored exactly on the
+full vectors, which stay on disk (a memmap of the saved ``vectors.npy``): ``dim / 4 + 8`` bytes a passage
+in RAM instead of ``4 dim``. (Re-scoring on 8-bit vectors instead capped recall@10 near 0.95 on
+bench.search's clustered vectors, where neighbours differ by little.) Every approximate index records its
+recall@10 against exact search on the very corpus it indexes, computed chunk by chunk so it works at
+millions. Vectors are added in chunks, so an ``np.memmap`` (or anything sliced by rows) can be indexed
+without a second copy. With faiss-gpu and a GPU, flat and IVF indexes search on the GPU; the saved index
+is the CPU one. numpy in, numpy out: ``D, I`` are scores and row numbers.
 """
 
 from __future__ import annotations
@@ -120,7 +120,8 @@ def build_faiss(vectors: np.ndarray, kind: str, seed: int = 0) -> faiss.Index:
     index = new_faiss(kind, n, dim)
     if not index.is_trained:  # k-means on a sample: 256 a list for ivf, 40 for ivf-pq's many lists
         limit = (256 if kind == "ivf" else 40) * ivf_lists(n, kind)
-        sample = vectors[:] if n <= limit else vectors[np.sort(np.random.default_rng(seed).choice(n, limit, replace=False))]
+        rows = np.sort(np.random.default_rng(seed).choice(n, limit, replace=False)) if n > limit else slice(None)
+        sample = vectors[rows]
         index.train(np.ascontiguousarray(sample, dtype=np.float32))
     for start in range(0, n, CHUNK):
         index.add(np.ascontiguousarray(vectors[start:start + CHUNK], dtype=np.float32))

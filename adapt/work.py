@@ -113,6 +113,8 @@ def train_cached(folder: Path, base, guide, guide_spec, train: pd.DataFrame, dev
         result = json.loads(done.read_text())
         result["reused"] = True
         logger.info("Training already finished for these data and settings; reusing %s", folder / "model")
+        if handoff is not None:
+            handoff.give(None)  # nothing for the other ranks to train: they stop now
         return result
     folder.mkdir(parents=True, exist_ok=True)
     if handoff is not None and not handoff.done:

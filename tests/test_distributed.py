@@ -33,3 +33,8 @@ def test_two_gloo_processes_write_one_complete_run(tiny, sample_pairs, tmp_path,
     for system in ("base", "finetuned"):
         assert report["metrics"][system] == pytest.approx(recomputed(out, system, "test", (1, 3, 5, 10)), abs=1e-6)
     assert not list((out / ".work").glob("train-*/checkpoints"))  # rank 0 tidied up after training
+
+    again = torchrun(tiny, sample_pairs, out, tmp_path)  # the same command again: training is reused
+    assert again.returncode == 0, again.stderr[-6000:]
+    rerun = json.loads((out / "report.json").read_text())
+    assert rerun["training"]["reused"] is True and rerun["metrics"] == report["metrics"]
