@@ -38,3 +38,16 @@ def test_two_gloo_processes_write_one_complete_run(tiny, sample_pairs, tmp_path,
     assert again.returncode == 0, again.stderr[-6000:]
     rerun = json.loads((out / "report.json").read_text())
     assert rerun["training"]["reused"] is True and rerun["metrics"] == report["metrics"]
+
+
+def test_when_rank_0_stops_before_training_the_others_stop_too(tiny, tmp_path, cache_dir):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("q,text\nwhat is soil?,the top layer of earth\n")
+    done = torchrun(tiny, bad, tmp_path / "run", tmp_path)
+    assert done.returncode != 0
+    problem = (f"pairs file '{bad}' has no question column: expected 'question' (or 'query', 'anchor', 'questions'), "
+               "found 'q', 'text'; rename it or pass --question-col")
+    errors = sorted(line for line in done.stderr.splitlines() if line.startswith("Error: "))
+    assert errors == [f"Error: {problem}",  # rank 0 says it once, and rank 1 waits no more
+                      f"Error: the main process (rank 0) stopped before training: {problem}"]
+    assert not (tmp_path / "run" / "report.json").exists()
