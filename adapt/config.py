@@ -18,7 +18,7 @@ from pathlib import Path
 from adapt.errors import ConfigError
 
 DEFAULT_BASE = "BAAI/bge-small-en-v1.5"
-INDEX_KINDS = ("auto", "flat", "hnsw", "ivf")
+INDEX_KINDS = ("auto", "flat", "hnsw", "ivf", "ivf-pq")
 MARGIN_STRATEGIES = ("absolute", "relative")
 
 
@@ -57,7 +57,10 @@ class RunConfig:
     patience: int = _opt(3, "stop after this many dev evaluations without improvement (0 = never stop early)")
     guide_cache: bool = _opt(True, "compute the guide's embeddings once and cache them on disk")
     cache_dir: Path | None = _opt(None, "where the guide cache lives (default: $ADAPT_CACHE or ~/.cache/adapt)")
-    index: str = _opt("auto", "FAISS index: flat, hnsw, ivf, or auto (flat below 100,000 passages)")
+    index: str = _opt("auto", "FAISS index: flat, hnsw, ivf, ivf-pq, or auto (flat below 100,000 passages, HNSW "
+                              "up to 5 million, ivf-pq beyond or past --index-memory-gb)")
+    index_memory_gb: float = _opt(5.0, "memory an index may hold, in GB; auto picks a compressed index (ivf-pq) "
+                                       "when flat or HNSW would need more")
     k: tuple[int, ...] = _opt((1, 3, 5, 10), "cut-offs for the metrics, e.g. 1,3,5,10")
     bootstrap: int = _opt(1000, "bootstrap resamples for the confidence intervals")
     seed: int = _opt(42, "random seed for the split, the sampler and training")
@@ -203,6 +206,7 @@ RULES = (
     ("eval_steps", _whole, lambda v: 1 <= v <= 10**9, "a whole number, at least 1"),
     ("patience", _whole, lambda v: 0 <= v <= 10**6, "a whole number, 0 or more"),
     ("index", _text, lambda v: v in INDEX_KINDS, ", ".join(INDEX_KINDS)),
+    ("index_memory_gb", _number, lambda v: v > 0, "a positive number of GB, e.g. 5"),
     ("k", _ks, lambda v: bool(v) and 1 <= min(v) and max(v) <= MAX_K, K_EXPECTED),
     ("bootstrap", _whole, lambda v: 0 <= v <= MAX_BOOTSTRAP, f"a whole number from 0 to {MAX_BOOTSTRAP:,}"),
     ("seed", _whole, lambda v: 0 <= v <= MAX_SEED, f"a whole number from 0 to {MAX_SEED}"),

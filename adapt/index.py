@@ -1,8 +1,16 @@
 """FAISS indexes over normalised passage embeddings (inner product = cosine).
 
-Flat search is exact and the default for small corpora. Past ``AUTO_APPROXIMATE_AT`` passages,
-``auto`` picks HNSW, and every approximate index records its recall@10 against exact search on
-the very corpus it indexes. numpy in, numpy out: ``D, I`` are scores and row numbers.
+Flat search is exact and the default for small corpora. ``auto`` picks by size and a memory budget
+(``index_bytes``): flat below ``AUTO_APPROXIMATE_AT`` passages, HNSW up to ``HNSW_UP_TO``, and beyond
+that, or when the budget would be exceeded, "ivf-pq": an inverted file of product-quantised codes (one
+byte per 4 dimensions) in memory, whose ``REFINE_FACTOR * k`` candidates are re-scored exactly on the
+full vectors, which stay on disk (a memmap of the saved ``vectors.npy``): ``dim / 4 + 8`` bytes a passage
+in RAM instead of ``4 dim``. (Re-scoring on 8-bit vectors instead capped recall@10 near 0.95 on
+bench.search's clustered vectors, where neighbours differ by little.) Every approximate index records its
+recall@10 against exact search on the very corpus it indexes, computed chunk by chunk so it works at
+millions. Vectors are added in chunks, so an ``np.memmap`` (or anything sliced by rows) can be indexed
+without a second copy. With faiss-gpu and a GPU, flat and IVF indexes search on the GPU; the saved index
+is the CPU one. numpy in, numpy out: ``D, I`` are scores and row numbers.
 """
 
 from __future__ import annotations
@@ -17,16 +25,23 @@ import faiss
 import numpy as np
 import pandas as pd
 
-from adapt.errors import RunError
+from adapt.errors import ConfigError, RunError
 from adapt.files import atomic_dir
 
 logger = logging.getLogger(__name__)
 
 AUTO_APPROXIMATE_AT = 100_000  # bench/RESULTS.md "Search": flat < 0.1 s/query at 100k; HNSW build ~100 s
+HNSW_UP_TO = 5_000_000  # beyond: an HNSW build takes many hours on a few cores, and 4 dim bytes a vector
+GIB = 2 ** 30
 HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 200
 HNSW_EF_SEARCH = 128
 RECALL_SAMPLE = 1000
+IVF_MAX_LISTS = 8192  # at 10M, ~1,200 passages a list; more lists make the build's k-means slower
+IVF_PQ_NPROBE = 48
+PQ_MIN = 10_000  # 256 codes a sub-quantiser want a few thousand vectors to train on
+REFINE_FACTOR = 20  # ivf-pq re-scores 20 k candidates exactly
+CHUNK = 131_072  # vectors added, or searched exactly, at a time
 FEW_QUERIES = 8  # bench/RESULTS.md: a lone query ran 42 ms with all threads, 0.6 ms with one, on a busy machine
 
 
@@ -44,80 +59,172 @@ def normalise_rows(vectors: np.ndarray) -> np.ndarray:
     return vectors / np.maximum(norms, 1e-12)
 
 
-def choose_kind(kind: str, n: int) -> str:
-    if kind == "auto":
-        return "hnsw" if n >= AUTO_APPROXIMATE_AT else "flat"
-    return kind
+def pq_bytes(dim: int) -> int:
+    """Sub-quantisers of the PQ codes: one byte per 4 dimensions (96 at 384-d), dividing ``dim``."""
+    return max(m for m in range(1, max(1, dim // 4) + 1) if dim % m == 0)
+
+
+def index_bytes(kind: str, n: int, dim: int) -> int:
+    """About how much memory an index of ``kind`` over ``n`` vectors of ``dim`` floats holds."""
+    per_vector = {"flat": 4 * dim, "ivf": 4 * dim + 8, "hnsw": 4 * dim + 2 * HNSW_M * 4,
+                  "ivf-pq": pq_bytes(dim) + 8}[kind]  # its full vectors stay on disk
+    return n * per_vector
+
+
+def choose_kind(kind: str, n: int, dim: int = 384, memory_gb: float = 5.0) -> str:
+    """``kind``, or for "auto" the first of flat, HNSW that suits ``n`` and fits ``memory_gb``, else ivf-pq."""
+    if kind != "auto":
+        return kind
+    for candidate, below in (("flat", AUTO_APPROXIMATE_AT), ("hnsw", HNSW_UP_TO)):
+        if n < below and index_bytes(candidate, n, dim) <= memory_gb * GIB:
+            return candidate
+    return "ivf-pq"
+
+
+def ivf_lists(n: int, kind: str) -> int:
+    lists = max(1, min(int(4 * np.sqrt(n)), n // 39 or 1))
+    return min(lists, IVF_MAX_LISTS) if kind == "ivf-pq" else lists
+
+
+def new_faiss(kind: str, n: int, dim: int) -> faiss.Index:
+    """An empty inner-product index of ``kind`` ("flat", "hnsw", "ivf" or "ivf-pq") sized for ``n`` vectors."""
+    ip = faiss.METRIC_INNER_PRODUCT
+    if kind == "flat":
+        return faiss.IndexFlatIP(dim)
+    if kind == "hnsw":
+        index = faiss.IndexHNSWFlat(dim, HNSW_M, ip)
+        index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+        index.hnsw.efSearch = HNSW_EF_SEARCH
+        return index
+    nlist = ivf_lists(n, kind)
+    if kind == "ivf":
+        index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, nlist, ip)
+        index.nprobe = max(1, min(nlist, max(8, nlist // 8)))
+        return index
+    if kind == "ivf-pq":  # lists found through a small HNSW over the centroids: adding 10M stays cheap
+        quantizer = faiss.IndexHNSWFlat(dim, HNSW_M, ip)
+        quantizer.hnsw.efSearch = 2 * IVF_PQ_NPROBE
+        index = faiss.IndexIVFPQ(quantizer, dim, nlist, pq_bytes(dim), 8, ip)
+        index.nprobe = min(nlist, IVF_PQ_NPROBE)
+        index.cp.niter = index.pq.cp.niter = 10  # k-means rounds: 25 (faiss's default) would treble a 10M build
+        return index
+    raise ValueError(f"unknown index kind {kind!r}")
 
 
 def build_faiss(vectors: np.ndarray, kind: str, seed: int = 0) -> faiss.Index:
-    """An inner-product index of ``kind`` ("flat", "hnsw" or "ivf") holding ``vectors``."""
+    """An index of ``kind`` holding ``vectors`` (normalised rows; an array or memmap), added in chunks."""
     n, dim = vectors.shape
-    if kind == "flat":
-        index = faiss.IndexFlatIP(dim)
-    elif kind == "hnsw":
-        index = faiss.IndexHNSWFlat(dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
-        index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
-        index.hnsw.efSearch = HNSW_EF_SEARCH
-    elif kind == "ivf":
-        nlist = max(1, min(int(4 * np.sqrt(n)), n // 39 or 1))
-        index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, nlist, faiss.METRIC_INNER_PRODUCT)
-        clustering_sample = vectors
-        if n > 256 * nlist:
-            rows = np.random.default_rng(seed).choice(n, 256 * nlist, replace=False)
-            clustering_sample = vectors[rows]
-        index.train(clustering_sample)
-        index.nprobe = max(1, min(nlist, max(8, nlist // 8)))
-    else:
-        raise ValueError(f"unknown index kind {kind!r}")
-    index.add(vectors)
+    if kind == "ivf-pq" and n < PQ_MIN:
+        raise ConfigError(f"index ivf-pq needs at least {PQ_MIN:,} passages to train its codes; found {n:,}; "
+                          "use --index auto or flat")
+    index = new_faiss(kind, n, dim)
+    if not index.is_trained:  # k-means on a sample: 256 a list for ivf, 40 for ivf-pq's many lists
+        limit = (256 if kind == "ivf" else 40) * ivf_lists(n, kind)
+        rows = np.sort(np.random.default_rng(seed).choice(n, limit, replace=False)) if n > limit else slice(None)
+        sample = vectors[rows]
+        index.train(np.ascontiguousarray(sample, dtype=np.float32))
+    for start in range(0, n, CHUNK):
+        index.add(np.ascontiguousarray(vectors[start:start + CHUNK], dtype=np.float32))
     return index
+
+
+def exact_search(queries: np.ndarray, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """``D, I`` of exact inner-product search, one chunk of ``vectors`` at a time (a memmap never loads whole)."""
+    D = np.full((len(queries), k), -np.inf, dtype=np.float32)
+    I = np.full((len(queries), k), -1, dtype=np.int64)
+    for start in range(0, len(vectors), CHUNK):
+        block = np.ascontiguousarray(vectors[start:start + CHUNK], dtype=np.float32)
+        d, i = faiss.knn(queries, block, min(k, len(block)), metric=faiss.METRIC_INNER_PRODUCT)
+        D, I = np.hstack([D, d]), np.hstack([I, i + start])
+        order = np.argsort(-D, axis=1, kind="stable")[:, :k]
+        D, I = np.take_along_axis(D, order, axis=1), np.take_along_axis(I, order, axis=1)
+    return D, I
 
 
 def recall_against_flat(index: faiss.Index, vectors: np.ndarray, k: int = 10, sample: int = RECALL_SAMPLE,
                         seed: int = 0) -> float:
     """recall@k of ``index`` against exact search, with a sample of the indexed vectors as queries."""
     n = len(vectors)
-    rows = np.random.default_rng(seed).choice(n, min(sample, n), replace=False)
-    queries = vectors[rows]
+    rows = np.sort(np.random.default_rng(seed).choice(n, min(sample, n), replace=False))
+    queries = np.ascontiguousarray(vectors[rows], dtype=np.float32)
     k = min(k, n)
-    _, exact = faiss.knn(queries, vectors, k, metric=faiss.METRIC_INNER_PRODUCT)
-    _, approx = index.search(queries, k)
+    _, exact = exact_search(queries, vectors, k)
+    _, approx = searchable(index, vectors).search(queries, k)
     found = sum(len(set(a) & set(e)) for a, e in zip(approx, exact))
     return found / (len(queries) * k)
+
+
+class Rescored:
+    """An ivf-pq index searched as faiss would, its ``REFINE_FACTOR * k`` candidates re-scored exactly on
+    ``vectors`` (an array, or a memmap whose rows are read only for each query's candidates)."""
+
+    def __init__(self, index: faiss.Index, vectors: np.ndarray, factor: int = REFINE_FACTOR):
+        self.index, self.vectors, self.factor = index, vectors, factor
+        self.ntotal = index.ntotal
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        _, candidates = self.index.search(queries, k * self.factor)
+        D = np.full((len(queries), k), -np.inf, dtype=np.float32)
+        I = np.full((len(queries), k), -1, dtype=np.int64)
+        for row, (query, found) in enumerate(zip(queries, candidates)):
+            found = np.sort(found[found >= 0])  # in file order: a memmap reads forward
+            scores = np.asarray(self.vectors[found], dtype=np.float32) @ query
+            top = np.argsort(-scores, kind="stable")[:k]
+            D[row, :len(top)], I[row, :len(top)] = scores[top], found[top]
+        return D, I
+
+
+def searchable(index: faiss.Index, vectors: np.ndarray):
+    """What answers queries for ``index``: ivf-pq re-scored on ``vectors`` (``Rescored``), others as they are."""
+    return Rescored(index, vectors) if isinstance(index, faiss.IndexIVFPQ) else index
+
+
+def on_gpu(index: faiss.Index) -> faiss.Index:
+    """A GPU copy of a flat or IVF index when faiss-gpu and a GPU are present; ``index`` itself otherwise."""
+    if not hasattr(faiss, "StandardGpuResources") or faiss.get_num_gpus() < 1:
+        return index
+    if not isinstance(index, (faiss.IndexFlat, faiss.IndexIVFFlat)):
+        return index  # HNSW has no GPU version; ivf-pq re-scores on the CPU
+    return faiss.index_cpu_to_all_gpus(index)
 
 
 class PassageIndex:
     """A FAISS index with the passage ids and texts it returns."""
 
-    def __init__(self, index: faiss.Index, ids: list[str], texts: list[str], info: dict):
+    def __init__(self, index: faiss.Index, ids: list[str], texts: list[str], info: dict,
+                 vectors: np.ndarray | None = None):
         if index.ntotal != len(ids) or len(ids) != len(texts):
             raise ValueError(f"index holds {index.ntotal} vectors but {len(ids)} ids and {len(texts)} texts")
         self.index, self.ids, self.texts, self.info = index, list(ids), list(texts), dict(info)
+        self.vectors = vectors if isinstance(index, faiss.IndexIVFPQ) else None  # ivf-pq re-scores on them
+        # what answers queries; ``index`` (on the CPU) is what is saved
+        self.searcher = searchable(index, vectors) if self.vectors is not None else on_gpu(index)
 
     @classmethod
     def build(cls, embeddings: np.ndarray, ids: list[str], texts: list[str], kind: str = "auto",
-              model_name: str = "", seed: int = 0) -> "PassageIndex":
+              model_name: str = "", seed: int = 0, memory_gb: float = 5.0) -> "PassageIndex":
         vectors = normalise_rows(embeddings)
-        kind = choose_kind(kind, len(vectors))
+        kind = choose_kind(kind, len(vectors), vectors.shape[1], memory_gb)
         start = time.perf_counter()
         index = build_faiss(vectors, kind, seed)
         info = {"kind": kind, "size": len(ids), "dimension": int(vectors.shape[1]), "model": model_name,
                 "build_seconds": round(time.perf_counter() - start, 3)}
+        if kind == "ivf-pq":
+            info["memory_gb"] = round(index_bytes(kind, len(ids), vectors.shape[1]) / GIB, 3)
         if kind != "flat":
             info["recall@10_vs_flat"] = round(recall_against_flat(index, vectors, seed=seed), 4)
             logger.info("%s index: recall@10 against exact search %.4f", kind, info["recall@10_vs_flat"])
-        return cls(index, ids, texts, info)
+        return cls(index, ids, texts, info, vectors)
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """``D, I`` for each query row; I is -1 where fewer than k passages exist."""
         queries = normalise_rows(np.atleast_2d(queries))
         if len(queries) >= FEW_QUERIES:
-            return self.index.search(queries, min(k, self.index.ntotal))
+            return self.searcher.search(queries, min(k, self.index.ntotal))
         threads = faiss.omp_get_max_threads()
         faiss.omp_set_num_threads(1)  # one interactive query: starting a thread team costs more than it saves
         try:
-            return self.index.search(queries, min(k, self.index.ntotal))
+            return self.searcher.search(queries, min(k, self.index.ntotal))
         finally:
             faiss.omp_set_num_threads(threads)
 
@@ -131,6 +238,8 @@ class PassageIndex:
             faiss.write_index(self.index, str(tmp / "index.faiss"))
             pd.DataFrame({"passage_id": self.ids, "passage": self.texts}).to_parquet(tmp / "passages.parquet")
             (tmp / "info.json").write_text(json.dumps(self.info, indent=2) + "\n")
+            if self.vectors is not None:
+                np.save(tmp / "vectors.npy", self.vectors)
 
     @classmethod
     def load(cls, folder: Path) -> "PassageIndex":
@@ -158,7 +267,10 @@ class PassageIndex:
         ids, texts = [str(i) for i in passages["passage_id"]], [str(t) for t in passages["passage"]]
         if index.ntotal != len(ids):
             raise RunError(damaged.format(f"index.faiss holds {index.ntotal} vectors for {len(ids)} passages"))
-        return cls(index, ids, texts, info if isinstance(info, dict) else {})
+        vectors = np.load(folder / "vectors.npy", mmap_mode="r") if (folder / "vectors.npy").exists() else None
+        if isinstance(index, faiss.IndexIVFPQ) and vectors is None:
+            raise RunError(f"index folder '{folder}' is incomplete (missing vectors.npy); re-run adapt.run")
+        return cls(index, ids, texts, info if isinstance(info, dict) else {}, vectors)
 
 
 class Retriever:
@@ -181,6 +293,8 @@ def encode_queries(model, texts: list[str], batch_size: int = 64) -> np.ndarray:
                                          convert_to_numpy=True, show_progress_bar=False), dtype=np.float32)
 
 
-def encode_passages(model, texts: list[str], batch_size: int = 64) -> np.ndarray:
+def encode_passages(model, texts: list[str], batch_size: int = 64, pool: dict | None = None) -> np.ndarray:
+    """Normalised passage embeddings; ``pool`` is a sentence-transformers multi-process pool (adapt.encode)."""
     return np.asarray(model.encode_document(list(texts), batch_size=batch_size, normalize_embeddings=True,
-                                            convert_to_numpy=True, show_progress_bar=False), dtype=np.float32)
+                                            convert_to_numpy=True, show_progress_bar=False, pool=pool),
+                      dtype=np.float32)

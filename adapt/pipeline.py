@@ -6,6 +6,8 @@ A run directory is only ever replaced whole by a finished run. Work in progress 
 ``<out>/.work`` (encodings, training checkpoints, keyed by a fingerprint of their inputs), the new
 outputs are assembled in ``<out>/.staging`` and published at the end, and a lock file keeps a second
 run out (adapt/files.py). Re-running an interrupted command skips finished stages and resumes training.
+Launched as several processes (torchrun, accelerate launch), rank 0 does all of this and the others
+only train alongside it (adapt.distributed).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from adapt import __version__, leakage, models
+from adapt import __version__, distributed, leakage, models
 from adapt.card import write_model_card
 from adapt.config import RunConfig
 from adapt.data import Splits, ir_data, load_corpus, load_pairs, split_pairs, write_splits
@@ -29,7 +31,7 @@ from adapt.lexical import BM25Index, evaluate_bm25
 from adapt.recommend import dev_fraction_for
 from adapt.report import build_report, per_query_csv, per_query_table, render_markdown
 from adapt.work import (Stages, data_fingerprint, encode, encode_cached, fingerprint, guide_embed,
-                        mined_training, train_cached)
+                        mined_training, train_alongside, train_cached)
 
 if TYPE_CHECKING:
     from adapt.train import OnProgress  # the trainer's import cost waits until training
@@ -48,6 +50,7 @@ class RunResult:
     out: Path
     report: dict
     timings: dict = field(default_factory=dict)
+    main: bool = True  # False on the ranks other than 0, which only train and write nothing
 
 
 def prepare_data(config: RunConfig) -> Splits:
@@ -65,16 +68,26 @@ def prepare_data(config: RunConfig) -> Splits:
 
 
 def run_pipeline(config: RunConfig, progress: OnProgress | None = None) -> RunResult:
-    check_run_dir(config.out)  # before any work: never write into a folder that holds someone's own files
-    stages = Stages(progress)
-    with stages.stage("data"):
-        splits = prepare_data(config)
-    with RunLock(config.out):
-        claim_run_dir(config.out)
-        return _run_locked(config, splits, stages)
+    if not distributed.start().main:
+        train_alongside(config)
+        return RunResult(config.out, {}, main=False)
+    handoff = distributed.Handoff()
+    try:
+        check_run_dir(config.out)  # before any work: never write into a folder that holds someone's own files
+        stages = Stages(progress)
+        with stages.stage("data"):
+            splits = prepare_data(config)
+        with RunLock(config.out):
+            claim_run_dir(config.out)
+            return _run_locked(config, splits, stages, handoff)
+    except Exception as exc:
+        handoff.give(distributed.Stopped(str(exc)))
+        raise
+    finally:
+        handoff.give(None)  # a reused training: nothing for the others to do
 
 
-def _run_locked(config: RunConfig, splits: Splits, stages: Stages) -> RunResult:
+def _run_locked(config: RunConfig, splits: Splits, stages: Stages, handoff: distributed.Handoff) -> RunResult:
     out = config.out
     work = out / WORK
     staging = out / STAGING
@@ -107,7 +120,7 @@ def _run_locked(config: RunConfig, splits: Splits, stages: Stages) -> RunResult:
             work / f"base-{base_fp}", base, corpus_texts, test, dev, stages, "encode base")
     with stages.stage("index base"):
         base_index = PassageIndex.build(base_corpus, corpus_ids, corpus_texts, config.index,
-                                        base_spec.resolved, config.seed)
+                                        base_spec.resolved, config.seed, config.index_memory_gb)
         bm25 = BM25Index.build(corpus_texts, corpus_ids)
     with stages.stage("evaluate base"):
         base_eval = evaluate_index(base_index, base_test, test, config.k)
@@ -121,16 +134,18 @@ def _run_locked(config: RunConfig, splits: Splits, stages: Stages) -> RunResult:
         train, negatives = mined_training(base, guide, guide_spec.resolved, splits, base_index, bm25, config,
                                           cache_dir if config.guide_cache else None)
     with stages.stage("train"):
-        training = train_cached(train_dir, base, guide, guide_spec, train, dev, config, cache_dir, stages)
+        training = train_cached(train_dir, base, guide, guide_spec, train, dev, config, cache_dir, stages,
+                                base_spec, handoff)
     tuned = models.load(models.fine_tuned(train_dir / "model"), None, config.trust_remote_code)
 
     with stages.stage("encode fine-tuned"):
-        tuned_corpus = encode(tuned, corpus_texts, encode_passages, stages, "encode fine-tuned")
+        tuned_corpus = encode(tuned, corpus_texts, encode_passages, stages, "encode fine-tuned",
+                              work / f"train-{train_fp}" / "corpus-chunks")
         tuned_test = encode_queries(tuned, list(test.queries.values()))
         tuned_dev = encode_queries(tuned, list(dev.queries.values())) if dev else None
     with stages.stage("index fine-tuned"):
         tuned_index = PassageIndex.build(tuned_corpus, corpus_ids, corpus_texts, config.index,
-                                         "fine-tuned", config.seed)
+                                         "fine-tuned", config.seed, config.index_memory_gb)
     with stages.stage("evaluate"):
         tuned_eval = evaluate_index(tuned_index, tuned_test, test, config.k)
         tuned_dev_eval = evaluate_index(tuned_index, tuned_dev, dev, (10,)) if dev else None
@@ -160,6 +175,7 @@ def _run_locked(config: RunConfig, splits: Splits, stages: Stages) -> RunResult:
         atomic_write_json(staging / "report.json", report)  # last: its presence marks a complete run
         publish(staging, out, OUTPUTS)
         tidy(work, keep={f"base-{base_fp}", f"train-{train_fp}"})
+        shutil.rmtree(train_dir / "corpus-chunks", ignore_errors=True)  # only for resuming this run
     return RunResult(out, report, stages.timings)
 
 

@@ -70,6 +70,9 @@ def main(argv: list[str] | None = None) -> int:
         return args
     args = vars(args)
     quiet = args.pop("quiet")
+    from adapt.distributed import world
+
+    quiet = quiet or not world().main  # under torchrun only rank 0 speaks
     logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, format="%(message)s", stream=sys.stderr)
     quiet_libraries()
     start = time.perf_counter()
@@ -84,6 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("Interrupted: run the same command again to resume.", file=sys.stderr)
         return 130
+    if not result.main:
+        return 0
     print(summary(result.report, result.out, time.perf_counter() - start))
     return 0
 

@@ -29,6 +29,7 @@ from sentence_transformers.sentence_transformer.losses import GISTEmbedLoss
 from sentence_transformers.sentence_transformer.training_args import BatchSamplers
 from transformers import EarlyStoppingCallback, TrainerCallback
 
+from adapt import distributed
 from adapt.config import RunConfig
 from adapt.data import IRData
 from adapt.guide import CachedGISTEmbedLoss, GuideStats, build_table
@@ -52,6 +53,7 @@ class TrainResult:
     dev_history: list[dict] = field(default_factory=list)
     guide: GuideStats | None = None
     resumed_from: str | None = None
+    distributed: dict | None = None  # world size, backend and devices (adapt.distributed.describe)
 
 
 def training_prompts(model, columns=("anchor", "positive", "negative")) -> dict[str, str]:
@@ -76,9 +78,12 @@ def make_loss(model, guide, guide_name: str, train: pd.DataFrame, config: RunCon
     """adapt's cached-guide GIST loss (or stock ``GISTEmbedLoss`` with ``guide_cache`` off).
 
     ``train`` may carry a ``negative`` column (``negatives.mine_hard_negatives``); GIST treats it as one
-    more set of candidates, and the guide table then covers the negatives' texts too.
+    more set of candidates, and the guide table then covers the negatives' texts too. Across several
+    processes the loss gathers every process's candidates (``gather_across_devices``; the cached guide's
+    embeddings are gathered with them), so N processes give each question N times the in-batch negatives.
     """
-    options = dict(temperature=config.temperature, margin=config.margin, margin_strategy=config.margin_strategy)
+    options = dict(temperature=config.temperature, margin=config.margin, margin_strategy=config.margin_strategy,
+                   gather_across_devices=distributed.world().several)
     if not config.guide_cache:
         return GISTEmbedLoss(model, guide, **options), None
     report = (lambda done, total: progress("guide", done, total)) if progress else None
@@ -139,6 +144,7 @@ def finetune(model, guide, guide_name: str, train: pd.DataFrame, dev: IRData | N
              work_dir: Path, cache_dir: Path | None = None, progress: OnProgress | None = None) -> TrainResult:
     """Fine-tune ``model`` in place; on return it holds the dev-selected weights."""
     start = time.perf_counter()
+    several = distributed.world().several
     loss, guide_stats = make_loss(model, guide, guide_name, train, config, cache_dir, progress)
     dataset = Dataset.from_dict(training_columns(train))
     eval_steps = config.eval_steps or default_eval_steps(len(train), config.batch_size)
@@ -165,6 +171,9 @@ def finetune(model, guide, guide_name: str, train: pd.DataFrame, dev: IRData | N
         greater_is_better=True,
         logging_steps=max(1, eval_steps // 2),
         disable_tqdm=progress is not None,
+        use_cpu=several and not torch.cuda.is_available(),  # several CPU processes: DDP over gloo
+        dataloader_drop_last=several,  # gathering candidates needs equal batches on every process
+        ddp_timeout=int(distributed.WAIT.total_seconds()),
     )
     callbacks = [ProgressCallback(progress)] if progress else []
     if use_dev and config.patience > 0:
@@ -172,7 +181,7 @@ def finetune(model, guide, guide_name: str, train: pd.DataFrame, dev: IRData | N
     trainer = SentenceTransformerTrainer(
         model=model, args=args, train_dataset=dataset, loss=loss, evaluator=evaluator, callbacks=callbacks,
     )
-    resume = _last_checkpoint(checkpoints)
+    resume = distributed.main_only(lambda: _last_checkpoint(checkpoints))  # rank 0 tidies, all resume alike
     if resume:
         logger.info("Resuming training from %s", resume)
     trainer.train(resume_from_checkpoint=resume)
@@ -191,6 +200,7 @@ def finetune(model, guide, guide_name: str, train: pd.DataFrame, dev: IRData | N
         dev_history=history,
         guide=guide_stats,
         resumed_from=resume,
+        distributed=distributed.describe(),
     )
 
 

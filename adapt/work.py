@@ -12,15 +12,16 @@ import logging
 import shutil
 import time
 from contextlib import contextmanager
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from adapt import leakage
+from adapt import distributed, leakage, models
 from adapt.config import RunConfig
+from adapt.encode import encode_corpus
 from adapt.data import IRData, Splits
 from adapt.faults import failpoint
 from adapt.files import atomic_write_json, replace_dir
@@ -32,7 +33,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-ENCODE_CHUNK = 256
 
 
 class Stages:
@@ -66,12 +66,9 @@ class Stages:
         return round(self.timings.get(name, 0.0) + time.perf_counter() - self._open[name], 3)
 
 
-def encode(model, texts: list[str], encoder, stages: Stages, name: str) -> np.ndarray:
-    parts = []
-    for start in range(0, len(texts), ENCODE_CHUNK):
-        parts.append(encoder(model, texts[start:start + ENCODE_CHUNK]))
-        stages.tell(name, min(start + ENCODE_CHUNK, len(texts)), len(texts))
-    return np.concatenate(parts) if parts else np.zeros((0, model.get_embedding_dimension()), np.float32)
+def encode(model, texts: list[str], encoder, stages: Stages, name: str, folder: Path | None = None) -> np.ndarray:
+    """``texts`` encoded in chunks (adapt.encode); with ``folder``, each chunk is kept there and reused."""
+    return encode_corpus(model, texts, encoder, folder, lambda done, total: stages.tell(name, done, total))
 
 
 def encode_cached(folder: Path, model, corpus_texts: list[str], test: IRData, dev: IRData | None,
@@ -81,28 +78,52 @@ def encode_cached(folder: Path, model, corpus_texts: list[str], test: IRData, de
     if (folder / "DONE").exists():
         loaded = [np.load(folder / f"{n}.npy") for n in names]
         return loaded[0], loaded[1], loaded[2] if dev else None
-    corpus = encode(model, corpus_texts, encode_passages, stages, name)
+    corpus = encode(model, corpus_texts, encode_passages, stages, name, folder / "corpus-chunks")
     test_vectors = encode_queries(model, list(test.queries.values()))
     dev_vectors = encode_queries(model, list(dev.queries.values())) if dev else np.zeros((0, corpus.shape[1]))
     folder.mkdir(parents=True, exist_ok=True)
     for n, array in zip(names, (corpus, test_vectors, dev_vectors)):
         np.save(folder / f"{n}.npy", array)
     (folder / "DONE").write_text("ok\n")
+    shutil.rmtree(folder / "corpus-chunks", ignore_errors=True)
     return corpus, test_vectors, dev_vectors if dev else None
 
 
+@dataclass
+class TrainJob:
+    """What rank 0 hands the other ranks so they train alongside it (adapt.distributed)."""
+
+    base: models.ResolvedModel
+    guide: models.ResolvedModel
+    train: pd.DataFrame
+    dev: IRData | None
+    folder: Path
+    cache_dir: Path | None
+
+
 def train_cached(folder: Path, base, guide, guide_spec, train: pd.DataFrame, dev: IRData | None,
-                 config: RunConfig, cache_dir: Path, stages: Stages) -> dict:
-    """Fine-tune once per data and settings; a finished training is reused, an interrupted one resumed."""
-    from adapt.train import finetune
+                 config: RunConfig, cache_dir: Path, stages: Stages, base_spec=None,
+                 handoff: distributed.Handoff | None = None) -> dict:
+    """Fine-tune once per data and settings; a finished training is reused, an interrupted one resumed.
+
+    Across several processes rank 0 fills the guide cache, then hands ``handoff`` the job to train together.
+    """
+    from adapt.train import finetune, make_loss
 
     done = folder / "result.json"
     if done.exists() and (folder / "model").is_dir():
         result = json.loads(done.read_text())
         result["reused"] = True
         logger.info("Training already finished for these data and settings; reusing %s", folder / "model")
+        if handoff is not None:
+            handoff.give(None)  # nothing for the other ranks to train: they stop now
         return result
     folder.mkdir(parents=True, exist_ok=True)
+    if handoff is not None and not handoff.done:
+        guide_cache = cache_dir if config.guide_cache else None
+        if guide_cache is not None:  # written once here; the other ranks read it
+            make_loss(base, guide, guide_spec.resolved, train, config, guide_cache)
+        handoff.give(TrainJob(base_spec, guide_spec, train, dev, folder, guide_cache))
     trained = finetune(base, guide, guide_spec.resolved, train, dev, config, folder,
                        cache_dir=cache_dir if config.guide_cache else None, progress=stages.tell)
     base.save(str(folder / ".model.tmp"))
@@ -112,6 +133,19 @@ def train_cached(folder: Path, base, guide, guide_spec, train: pd.DataFrame, dev
     result["reused"] = False
     atomic_write_json(done, result)
     return result
+
+
+def train_alongside(config: RunConfig) -> None:
+    """A rank other than 0: wait for rank 0's ``TrainJob``, train with it, and stop (it writes nothing)."""
+    from adapt.train import finetune
+
+    job = distributed.receive()
+    if job is None:
+        logger.info("Nothing to train: the main process reuses a finished training")
+        return
+    base = models.load(job.base, config.max_seq_length, config.trust_remote_code)
+    guide = models.load(job.guide, None, config.trust_remote_code)
+    finetune(base, guide, job.guide.resolved, job.train, job.dev, config, job.folder, cache_dir=job.cache_dir)
 
 
 def guide_embed(model, guide, guide_name: str, cache_dir: Path | None) -> leakage.Embed:

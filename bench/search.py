@@ -1,20 +1,27 @@
-"""Search: encode throughput of the bundled models, and FAISS flat / HNSW / IVF against numpy brute force.
+"""Search: encode throughput of the bundled models, and FAISS flat / HNSW / IVF / ivf-pq against exact search.
 
 Part 1 encodes real passages (askextension-kb-california corpus) with ``adapt.index.encode_passages``.
-Part 2 searches clustered synthetic vectors (Gaussian clusters around random centres, normalised,
-384-d like minilm) at several corpus sizes, with held-out queries from the same distribution.
-Indexes are built by ``adapt.index.build_faiss`` with adapt's own settings; recall@10 is measured
-against exact search. "batch" throughput searches all queries in one call (evaluation); "1-query"
-latency searches them one at a time (the interactive ``adapt.search`` case).
+Part 2 searches clustered synthetic vectors (Gaussian clusters around random centres, normalised, 384-d
+like minilm) at several corpus sizes, with held-out queries from the same distribution. The vectors are
+written to a file under --scratch and read back in chunks, so 10M (15 GB) never sits in RAM. Indexes are
+built by ``adapt.index.build_faiss`` with adapt's own settings, each in its own process so its peak
+memory is its own; recall@10 is measured against exact chunked search. "batch" throughput searches all
+queries in one call (evaluation); "1-query" latency searches them one at a time (the interactive
+``adapt.search`` case).
 
     python -m bench.search                 # 10k, 100k, 1M vectors
     python -m bench.search --quick         # 10k vectors, few passages
+    python -m bench.search --no-encode --sizes 1000000,10000000 --queries 100 --repeats 1  # the 10M row
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
+import os
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -43,27 +50,48 @@ def encode_rows(args) -> list[dict]:
     return rows
 
 
-def clustered(n: int, dim: int, clusters: int, rng: np.random.Generator, spread: float = 0.35) -> np.ndarray:
+def clustered_file(path: Path, n: int, dim: int, rng: np.random.Generator, spread: float = 0.35) -> "VectorFile":
+    """n clustered, normalised vectors written to ``path`` (.npy) block by block: never all in memory."""
+    clusters = max(10, n // 1000)
     centres = rng.standard_normal((clusters, dim), dtype=np.float32)
     centres /= np.linalg.norm(centres, axis=1, keepdims=True)
-    out = np.empty((n, dim), dtype=np.float32)
-    step = 100_000
-    for s in range(0, n, step):
-        m = min(step, n - s)
-        block = centres[rng.integers(0, clusters, m)]
-        block += rng.standard_normal((m, dim), dtype=np.float32) * (spread / np.sqrt(dim))
-        out[s:s + m] = block / np.linalg.norm(block, axis=1, keepdims=True)
-    return out
+    header = {"descr": "<f4", "fortran_order": False, "shape": (n, dim)}
+    with open(path, "wb") as handle:
+        np.lib.format.write_array_header_1_0(handle, header)
+        for s in range(0, n, 100_000):
+            m = min(100_000, n - s)
+            block = centres[rng.integers(0, clusters, m)]
+            block += rng.standard_normal((m, dim), dtype=np.float32) * (spread / np.sqrt(dim))
+            (block / np.linalg.norm(block, axis=1, keepdims=True)).astype(np.float32).tofile(handle)
+    return VectorFile(path)
 
 
-def numpy_search(vectors: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
-    ids = np.empty((len(queries), k), dtype=np.int64)
-    for s in range(0, len(queries), 64):
-        scores = queries[s:s + 64] @ vectors.T
-        top = np.argpartition(-scores, k, axis=1)[:, :k]
-        order = np.argsort(-np.take_along_axis(scores, top, axis=1), axis=1)
-        ids[s:s + 64] = np.take_along_axis(top, order, axis=1)
-    return ids
+class VectorFile:
+    """Rows of a float32 .npy read from disk on demand (``[a:b]`` or ``[sorted rows]``): a copy of what is
+    asked, no mapping, so a process's RSS counts only what it keeps (the page cache is not its memory)."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        with open(self.path, "rb") as handle:
+            np.lib.format.read_magic(handle)
+            self.shape, _, _ = np.lib.format.read_array_header_1_0(handle)
+            self.offset = handle.tell()
+        self.row_bytes = self.shape[1] * 4
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, key) -> np.ndarray:
+        with open(self.path, "rb") as handle:
+            if isinstance(key, slice):
+                start, stop, _ = key.indices(self.shape[0])
+                handle.seek(self.offset + start * self.row_bytes)
+                return np.fromfile(handle, np.float32, (stop - start) * self.shape[1]).reshape(-1, self.shape[1])
+            out = np.empty((len(key), self.shape[1]), np.float32)
+            for j, row in enumerate(key):
+                out[j] = np.frombuffer(os.pread(handle.fileno(), self.row_bytes, self.offset + int(row) * self.row_bytes),
+                                       np.float32)
+            return out
 
 
 def recall(found: np.ndarray, exact: np.ndarray) -> float:
@@ -85,55 +113,81 @@ def time_searches(search, queries: np.ndarray, single: int, repeats: int) -> tup
     return len(queries) / median(batch), 1000 * median(one), ids
 
 
-def search_rows(args) -> list[dict]:
+def measure(path: str, kind: str, queries: np.ndarray, exact: np.ndarray | None, args) -> dict:
+    """One method on the vectors in ``path``, in a fresh process (so its peak RSS is its own)."""
     import faiss
 
-    from adapt.index import build_faiss, recall_against_flat
+    from adapt.index import build_faiss, exact_search, index_bytes, recall_against_flat, searchable
+
+    vectors = VectorFile(Path(path))
+    n = len(vectors)
+    row = {"vectors": n, "method": "exact, chunked" if kind == "exact" else f"faiss {kind}"}
+    if kind == "exact":
+        qps, ms, ids = time_searches(lambda q: exact_search(q, vectors, K)[1], queries, 1, 1)  # each query reads every vector
+        row.update({"build s": 0.0, "batch q/s": qps, "1-query ms": ms, "recall@10": 1.0, "ids": ids})
+    else:
+        start = time.perf_counter()
+        index = build_faiss(vectors, kind, args.seed)
+        built = time.perf_counter() - start
+        searcher = searchable(index, vectors)  # ivf-pq: re-scored on the vectors read from disk
+        qps, ms, found = time_searches(lambda q: searcher.search(q, K)[1], queries, args.single, args.repeats)
+        row.update({"build s": built, "batch q/s": qps, "1-query ms": ms, "recall@10": recall(found, exact),
+                    "adapt self-query recall@10": recall_against_flat(index, vectors, K, args.queries, args.seed),
+                    "index GB (est.)": index_bytes(kind, n, vectors.shape[1]) / 2 ** 30,
+                    "note": _settings(index, faiss)})
+    row["peak RSS GB"] = peak_rss_gb()
+    return row
+
+
+def peak_rss_gb() -> float:
+    """This process's peak resident memory (VmHWM: its own, not inherited from the process that started it)."""
+    status = Path("/proc/self/status").read_text()
+    return int(status.split("VmHWM:")[1].split()[0]) / 2 ** 20
+
+
+def search_rows(args) -> list[dict]:
+    from adapt.index import PQ_MIN
 
     rng = np.random.default_rng(args.seed)
+    spawn = multiprocessing.get_context("spawn")
     rows = []
     for n in args.sizes:
+        path = Path(args.scratch) / f"bench-search-{n}-{args.dim}.npy"
         start = time.perf_counter()
-        vectors = clustered(n, args.dim, max(10, n // 1000), rng)
+        vectors = clustered_file(path, n, args.dim, rng)
         queries = _queries_near(vectors, args.queries, rng)
-        print(f"{n}: generated in {time.perf_counter() - start:.1f} s", flush=True)
-
-        qps, ms, exact = time_searches(lambda q: numpy_search(vectors, q, K), queries, args.single, args.repeats)
-        rows.append({"vectors": n, "method": "numpy q @ X.T", "build s": 0.0, "batch q/s": qps,
-                     "1-query ms": ms, "recall@10": 1.0})
-        print(rows[-1], flush=True)
-        for kind in ("flat", "hnsw", "ivf"):
-            limit = {"flat": None, "hnsw": args.hnsw_max, "ivf": args.ivf_max}[kind]
-            if limit is not None and n > limit:
-                rows.append({"vectors": n, "method": f"faiss {kind}", "build s": None, "batch q/s": None,
-                             "1-query ms": None, "recall@10": None, "note": f"skipped (> --{kind}-max {limit})"})
-                continue
-            start = time.perf_counter()
-            index = build_faiss(vectors, kind, args.seed)
-            built = time.perf_counter() - start
-            qps, ms, found = time_searches(lambda q: index.search(q, K)[1], queries, args.single, args.repeats)
-            threads = faiss.omp_get_max_threads()
-            faiss.omp_set_num_threads(1)  # one query needs no thread team; on a busy machine the team costs
-            ms_one = time_searches(lambda q: index.search(q, K)[1], queries[:args.single], args.single, 1)[1]
-            faiss.omp_set_num_threads(threads)
-            rows.append({"vectors": n, "method": f"faiss {kind}", "build s": built, "batch q/s": qps,
-                         "1-query ms": ms, "1-query ms, 1 thread": ms_one, "recall@10": recall(found, exact),
-                         "adapt self-query recall@10": recall_against_flat(index, vectors, K, args.queries, args.seed),
-                         "note": _settings(index, faiss)})
-            print(rows[-1], flush=True)
-            del index
-        del vectors
+        print(f"{n}: generated in {time.perf_counter() - start:.1f} s ({path})", flush=True)
+        try:
+            exact = None
+            for kind in ("exact", "flat", "hnsw", "ivf", "ivf-pq"):
+                limit = {"flat": args.flat_max, "hnsw": args.hnsw_max, "ivf": args.ivf_max}.get(kind)
+                if (limit is not None and n > limit) or (kind == "ivf-pq" and n < PQ_MIN):
+                    why = f"> --{kind}-max {limit}" if limit is not None and n > limit else f"< {PQ_MIN} vectors"
+                    rows.append({"vectors": n, "method": f"faiss {kind}", "note": f"skipped ({why})"})
+                    continue
+                with spawn.Pool(1, maxtasksperchild=1) as pool:
+                    row = pool.apply(measure, (str(path), kind, queries, exact, args))
+                if kind == "exact":
+                    exact = row.pop("ids")
+                rows.append(row)
+                print(rows[-1], flush=True)
+        finally:
+            path.unlink(missing_ok=True)
     return rows
 
 
-def _queries_near(vectors: np.ndarray, count: int, rng: np.random.Generator, spread: float = 0.35) -> np.ndarray:
+def _queries_near(vectors: VectorFile, count: int, rng: np.random.Generator, spread: float = 0.35) -> np.ndarray:
     """Held-out queries: a random corpus vector plus fresh noise, normalised (so they sit in the clusters)."""
-    base = vectors[rng.choice(len(vectors), count, replace=False)].copy()
+    base = vectors[np.sort(rng.choice(len(vectors), count, replace=False))]
     base += rng.standard_normal(base.shape, dtype=np.float32) * (spread / np.sqrt(vectors.shape[1]))
     return np.ascontiguousarray(base / np.linalg.norm(base, axis=1, keepdims=True), dtype=np.float32)
 
 
 def _settings(index, faiss) -> str:
+    if isinstance(index, faiss.IndexIVFPQ):
+        from adapt.index import REFINE_FACTOR
+
+        return f"nlist {index.nlist}, nprobe {index.nprobe}, PQ{index.pq.M}, {REFINE_FACTOR} k re-scored from disk"
     if isinstance(index, faiss.IndexHNSW):
         return f"M {index.hnsw.nb_neighbors(0) // 2}, efC {index.hnsw.efConstruction}, efS {index.hnsw.efSearch}"
     if isinstance(index, faiss.IndexIVF):
@@ -149,10 +203,11 @@ def main(argv=None) -> int:
     parser.add_argument("--single", type=int, default=20, help="queries timed one at a time")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--passages", type=int, default=512, help="real passages to encode per model")
+    parser.add_argument("--no-encode", dest="encode", action="store_false", help="skip the encode throughput part")
+    parser.add_argument("--flat-max", type=int, default=2_000_000, help="skip faiss flat above this size (4 dim B a vector in RAM)")
     parser.add_argument("--hnsw-max", type=int, default=100_000, help="skip HNSW builds above this size")
     parser.add_argument("--ivf-max", type=int, default=100_000, help="skip IVF builds above this size")
-    parser.add_argument("--latency-budget-ms", type=float, default=10.0,
-                        help="1-query latency at which flat search stops being good enough")
+    parser.add_argument("--scratch", default=tempfile.gettempdir(), help="folder for the vector files (10M x 384: 15 GB)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="10k vectors, 64 passages, 1 repeat")
     args = parser.parse_args(argv)
@@ -163,32 +218,31 @@ def main(argv=None) -> int:
     started = time.perf_counter()
     facts = machine_facts()
 
-    encode = encode_rows(args)
+    encode = encode_rows(args) if args.encode else []
     search = search_rows(args)
-    encode_table = table(encode)
-    search_table = table(search, ["vectors", "method", "build s", "batch q/s", "1-query ms", "1-query ms, 1 thread",
-                                   "recall@10", "adapt self-query recall@10", "note"])
+    encode_table = table(encode) if encode else "(skipped: --no-encode)"
+    search_table = table(search, ["vectors", "method", "build s", "batch q/s", "1-query ms", "recall@10",
+                                   "adapt self-query recall@10", "peak RSS GB", "index GB (est.)", "note"])
     print("\n" + encode_table + "\n\n" + search_table)
 
-    from adapt.index import AUTO_APPROXIMATE_AT
+    from adapt.index import AUTO_APPROXIMATE_AT, HNSW_UP_TO
 
-    flat = sorted((r["vectors"], r["1-query ms, 1 thread"]) for r in search if r["method"] == "faiss flat")
-    lines = []
-    if len(flat) >= 1:
-        n, ms = flat[-1]
-        per_vector = ms / n
-        at_budget = args.latency_budget_ms / per_vector
-        lines.append(f"Flat 1-query latency (1 thread) at {n:,} vectors: {ms:.1f} ms, i.e. about {per_vector * 1e5:.2f} ms per "
-                     f"100k vectors; a {args.latency_budget_ms:g} ms budget is reached near "
-                     f"{at_budget:,.0f} vectors (linear extrapolation from the largest size).")
-    lines.append(f"adapt.index.AUTO_APPROXIMATE_AT when this ran: {AUTO_APPROXIMATE_AT:,}.")
+    lines = [f"adapt.index when this ran: flat below {AUTO_APPROXIMATE_AT:,}, HNSW up to {HNSW_UP_TO:,} within "
+             "--index-memory-gb, ivf-pq beyond."]
+    for row in search:
+        if row["method"] == "faiss ivf-pq" and "recall@10" in row and row["vectors"] >= 10_000_000:
+            met = row["recall@10"] >= 0.95 and row["batch q/s"] >= 100 and row["peak RSS GB"] < 6
+            lines.append(f"Target at {row['vectors']:,} (recall@10 >= 0.95, >= 100 q/s, < 6 GB): "
+                         f"{'met' if met else 'NOT met'} (recall@10 {row['recall@10']:.4f}, "
+                         f"{row['batch q/s']:.0f} q/s, peak RSS {row['peak RSS GB']:.2f} GB).")
     body = ("Encode throughput, real passages of askextension-kb-california/corpus.csv (300-character "
             f"answers), batch 64, median of {args.repeats}:\n\n{encode_table}\n\n"
-            f"Search, clustered synthetic vectors ({args.dim}-d, n/1000 Gaussian clusters, normalised; "
-            f"{args.queries} held-out queries for batch q/s and recall@10 against exact numpy search, "
-            f"{args.single} timed one at a time for 1-query ms; medians of {args.repeats}). Build times are "
-            "single runs. \"adapt self-query recall@10\" is `adapt.index.recall_against_flat`, which queries with "
-            "indexed vectors themselves (what report.json records); \"recall@10\" uses held-out queries.\n\n"
+            f"Search, clustered synthetic vectors ({args.dim}-d, n/1000 Gaussian clusters, normalised, written to "
+            f"disk and read in chunks; {args.queries} held-out queries for batch q/s and recall@10 against exact "
+            f"chunked search, {args.single} timed one at a time for 1-query ms; medians of {args.repeats}). Each "
+            "method runs in a fresh process: \"peak RSS GB\" is that process's peak (vectors read from disk, "
+            "so the page cache is not counted). Build times are single runs. \"adapt self-query recall@10\" is "
+            "`adapt.index.recall_against_flat` (what report.json records).\n\n"
             f"{search_table}\n\n" + "\n".join(f"- {x}" for x in lines))
     print("\n".join(lines))
     append_results("bench.search", "Search and encode throughput" + (" (--quick)" if args.quick else ""),

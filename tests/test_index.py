@@ -3,8 +3,10 @@
 import numpy as np
 import pytest
 
-from adapt.errors import RunError
-from adapt.index import Hit, PassageIndex, Retriever, choose_kind, normalise_rows
+from adapt import index as index_module
+from adapt.errors import ConfigError, RunError
+from adapt.index import (Hit, PassageIndex, Retriever, build_faiss, choose_kind, exact_search, index_bytes,
+                         normalise_rows, recall_against_flat)
 
 
 def corpus(n=500, dim=24, seed=0):
@@ -47,10 +49,69 @@ def test_approximate_indexes_record_recall_against_flat(kind):
     assert list(I[:, 0]) == [0, 1, 2, 3, 4]  # a stored vector finds itself
 
 
-def test_auto_is_flat_for_small_corpora():
+def test_auto_chooses_by_size_and_memory_budget():
     assert choose_kind("auto", 1000) == "flat"
-    assert choose_kind("auto", 10_000_000) == "hnsw"
+    assert choose_kind("auto", 1_000_000) == "hnsw"  # 1.8 GB of 384-d vectors and links
+    assert choose_kind("auto", 10_000_000) == "ivf-pq"
+    assert choose_kind("auto", 3_000_000, dim=1024, memory_gb=5) == "ivf-pq"  # HNSW would hold 13 GB
+    assert choose_kind("auto", 50_000, dim=384, memory_gb=0.05) == "ivf-pq"  # flat 77 MB > 54 MB
     assert choose_kind("ivf", 10) == "ivf"
+    assert index_bytes("ivf-pq", 10_000_000, 384) == 10_000_000 * (96 + 8)  # the vectors stay on disk
+    assert index_bytes("hnsw", 1_000_000, 384) == 1_000_000 * (1536 + 256)
+
+
+def clustered(n, dim, seed=0):
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((n // 100, dim)).astype(np.float32)
+    vectors = centres[rng.integers(0, len(centres), n)] + 0.3 * rng.standard_normal((n, dim)).astype(np.float32)
+    return normalise_rows(vectors)
+
+
+def test_ivf_pq_records_recall_and_survives_save_and_load(tmp_path):
+    vectors = clustered(12_000, 32)
+    ids = [f"d{i}" for i in range(len(vectors))]
+    index = PassageIndex.build(vectors, ids, ids, kind="ivf-pq")
+    assert index.info["kind"] == "ivf-pq" and index.info["memory_gb"] == round(12_000 * (8 + 8) / 2 ** 30, 3)
+    assert 0.9 <= index.info["recall@10_vs_flat"] <= 1.0
+    D, I = index.search(vectors[:20], 10)
+    assert list(I[:, 0]) == list(range(20))  # re-scored exactly: a stored vector finds itself
+    D_ref, I_ref = brute_force(vectors, vectors[:20], 10)
+    np.testing.assert_allclose(D[:, 0], D_ref[:, 0], atol=1e-5)  # exact scores, not code approximations
+    index.save(tmp_path / "idx")
+    loaded = PassageIndex.load(tmp_path / "idx")
+    assert isinstance(loaded.vectors, np.memmap)  # read from disk, not loaded whole
+    D2, I2 = loaded.search(vectors[:20], 10)
+    np.testing.assert_array_equal(I2, I)
+    np.testing.assert_allclose(D2, D)
+
+
+def test_ivf_pq_on_a_small_corpus_says_what_to_do():
+    vectors, ids, texts = corpus(n=500)
+    with pytest.raises(ConfigError) as error:
+        PassageIndex.build(vectors, ids, texts, kind="ivf-pq")
+    assert str(error.value) == "index ivf-pq needs at least 10,000 passages to train its codes; found 500; use --index auto or flat"
+
+
+def test_exact_search_in_chunks_equals_numpy(monkeypatch):
+    monkeypatch.setattr(index_module, "CHUNK", 37)  # many chunks, the last one short
+    vectors = normalise_rows(corpus(n=500)[0])
+    queries = normalise_rows(np.random.default_rng(1).standard_normal((30, 24)).astype(np.float32))
+    D, I = exact_search(queries, vectors, 10)
+    D_ref, I_ref = brute_force(vectors, queries, 10)
+    np.testing.assert_array_equal(I, I_ref)
+    np.testing.assert_allclose(D, D_ref, atol=1e-5)
+
+
+def test_an_index_builds_from_a_memmap_added_in_chunks(tmp_path, monkeypatch):
+    monkeypatch.setattr(index_module, "CHUNK", 64)
+    vectors = clustered(3000, 16)
+    np.save(tmp_path / "v.npy", vectors)
+    mapped = np.load(tmp_path / "v.npy", mmap_mode="r")
+    index = build_faiss(mapped, "hnsw")
+    assert index.ntotal == 3000
+    _, I = index.search(vectors[:5], 1)
+    assert list(I[:, 0]) == [0, 1, 2, 3, 4]
+    assert recall_against_flat(index, mapped, sample=200) == recall_against_flat(index, vectors, sample=200) >= 0.9
 
 
 def test_save_and_load_round_trip(tmp_path):
@@ -112,3 +173,21 @@ def test_a_model_and_an_index_of_other_dimensions_do_not_pair():
         Retriever(Model(), PassageIndex.build(vectors, ids, texts, kind="flat"))
     assert str(error.value) == ("the model makes 32-d vectors but its index holds 24-d ones; the run folder is "
                                 "damaged: run adapt.run again to rebuild it")
+
+
+def test_a_memory_budget_must_be_positive():
+    from adapt.config import RunConfig
+
+    with pytest.raises(ConfigError) as error:
+        RunConfig(pairs="pairs.csv", index_memory_gb=0)
+    assert str(error.value) == "--index-memory-gb must be a positive number of GB, e.g. 5; got 0"
+
+
+def test_an_ivf_pq_folder_without_its_vectors_says_so(tmp_path):
+    vectors = clustered(10_000, 16)
+    ids = [f"d{i}" for i in range(len(vectors))]
+    PassageIndex.build(vectors, ids, ids, kind="ivf-pq").save(tmp_path / "idx")
+    (tmp_path / "idx" / "vectors.npy").unlink()
+    with pytest.raises(RunError) as error:
+        PassageIndex.load(tmp_path / "idx")
+    assert str(error.value) == f"index folder '{tmp_path / 'idx'}' is incomplete (missing vectors.npy); re-run adapt.run"
