@@ -131,12 +131,11 @@ def _export_files(torch_model, folder: Path, model_dir: Path, fmt: str, quantize
 
 
 def export_run(run_dir: Path | str, fmt: str = "onnx", quantize: str | None = None,
-               out: Path | str | None = None) -> ExportResult:
+               out: Path | str | None = None, trust_remote_code: bool = False) -> ExportResult:
     """Export the fine-tuned model of the finished run in ``run_dir`` and measure it against torch."""
     from adapt import onnx_graph
     from adapt.files import atomic_write_json
-    from adapt.models import ResolvedModel, load
-    from adapt.runs import open_run
+    from adapt.runs import load_model, open_run
 
     if fmt not in FORMATS:
         raise ExportError(f"--format must be {' or '.join(FORMATS)}; got {fmt!r}")
@@ -147,8 +146,8 @@ def export_run(run_dir: Path | str, fmt: str = "onnx", quantize: str | None = No
     out = Path(out) if out is not None else default_out(run.out, fmt, quantize)
     _check_out(out)
     # on the CPU, where the exported model runs too: the comparison is like for like
-    torch_model = load(ResolvedModel("fine-tuned", "fine-tuned", "fine-tuned", str(run.out / "model"), "local"),
-                       trust_remote_code=run.report["config"].get("trust_remote_code", False), device="cpu")
+    # trust comes from the person's own flag, never from the run folder (as in adapt.search)
+    torch_model = load_model(run, "finetuned", trust_remote_code).to("cpu")
 
     partial = out.parent / f".{out.name}.partial"
     shutil.rmtree(partial, ignore_errors=True)
@@ -197,6 +196,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="quantise the weights to int8 (smaller, usually faster on CPU)")
     parser.add_argument("--out", type=Path, default=None,
                         help="folder for the exported model (default: RUN/export/FORMAT, or FORMAT-int8)")
+    parser.add_argument("--trust-remote-code", action="store_true",
+                        help="allow a model that ships its own Python code (never taken from the run folder)")
     return parser
 
 
@@ -212,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     for noisy in ("torch.onnx", "onnxscript", "onnx_ir"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
     try:
-        result = export_run(args.run, args.format, args.quantize, args.out)
+        result = export_run(args.run, args.format, args.quantize, args.out, args.trust_remote_code)
     except AdaptError as exc:
         print(f"Error: {exc}", file=sys.stderr)
         return 1
