@@ -27,6 +27,7 @@ import pandas as pd
 
 from adapt.errors import ConfigError, RunError
 from adapt.files import atomic_dir
+from adapt.precision import in_precision
 
 logger = logging.getLogger(__name__)
 
@@ -287,12 +288,14 @@ class Retriever:
         return self.index.hits(encode_queries(self.model, [query]), k)
 
 
+@in_precision  # bf16 autocast in a bf16 run (adapt.precision); float32 out either way
 def encode_queries(model, texts: list[str], batch_size: int = 64) -> np.ndarray:
     """Normalised query vectors; progress is the caller's (the pipeline reports per chunk)."""
     return np.asarray(model.encode_query(list(texts), batch_size=batch_size, normalize_embeddings=True,
                                          convert_to_numpy=True, show_progress_bar=False), dtype=np.float32)
 
 
+@in_precision
 def encode_passages(model, texts: list[str], batch_size: int = 64, pool: dict | None = None) -> np.ndarray:
     """Normalised passage embeddings; ``pool`` is a sentence-transformers multi-process pool (adapt.encode)."""
     return np.asarray(model.encode_document(list(texts), batch_size=batch_size, normalize_embeddings=True,

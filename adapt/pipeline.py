@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from adapt import __version__, distributed, leakage, models
+from adapt import __version__, distributed, leakage, models, precision
 from adapt.card import write_model_card
 from adapt.config import RunConfig
 from adapt.data import Splits, ir_data, load_corpus, load_pairs, split_pairs, write_splits
@@ -68,6 +68,11 @@ def prepare_data(config: RunConfig) -> Splits:
 
 
 def run_pipeline(config: RunConfig, progress: OnProgress | None = None) -> RunResult:
+    with precision.use(precision.resolve(config.precision)):  # encoding, the guide pass and training
+        return _run(config, progress)
+
+
+def _run(config: RunConfig, progress: OnProgress | None) -> RunResult:
     if not distributed.start().main:
         train_alongside(config)
         return RunResult(config.out, {}, main=False)
@@ -166,7 +171,7 @@ def _run_locked(config: RunConfig, splits: Splits, stages: Stages, handoff: dist
             dev={"base": base_dev_eval, "finetuned": tuned_dev_eval, "hybrid": hybrid.dev if hybrid else None},
             training=training, indexes={"base": base_index.info, "finetuned": tuned_index.info},
             leakage=leaks, timings=stages.so_far(), hybrid=hybrid.to_dict() if hybrid else None,
-            negatives=negatives,
+            negatives=negatives, precision=precision.active().to_dict(),
         )
         write_model_card(staging / "model", report)
         per_query = per_query_table(test, evaluations)
