@@ -119,7 +119,8 @@ def _run_locked(config: RunConfig, splits: Splits, stages: Stages, handoff: dist
     write_splits(splits, staging / "data")
 
     corpus_ids, corpus_texts = list(splits.corpus["passage_id"]), list(splits.corpus["passage"])
-    base_fp = fingerprint(data_fp, base_spec.path, base.max_seq_length)
+    ran = () if precision.active().used == "fp32" else (precision.active().used,)  # fp32 keys as before
+    base_fp = fingerprint(data_fp, base_spec.path, base.max_seq_length, *ran)
     with stages.stage("encode base"):
         base_corpus, base_test, base_dev = encode_cached(
             work / f"base-{base_fp}", base, corpus_texts, test, dev, stages, "encode base")
@@ -133,7 +134,7 @@ def _run_locked(config: RunConfig, splits: Splits, stages: Stages, handoff: dist
 
     train_fp = fingerprint(data_fp, base_spec.path, guide_spec.path, config.digest(
         "epochs", "batch_size", "learning_rate", "warmup_ratio", "temperature", "margin", "margin_strategy",
-        "max_seq_length", "eval_steps", "patience", "seed", "dev_fraction", "hard_negatives"))
+        "max_seq_length", "eval_steps", "patience", "seed", "dev_fraction", "hard_negatives"), *ran)
     train_dir = work / f"train-{train_fp}"
     with stages.stage("negatives"):
         train, negatives = mined_training(base, guide, guide_spec.resolved, splits, base_index, bm25, config,

@@ -112,10 +112,9 @@ def test_bf16_guide_embeddings_agree_and_never_share_the_fp32_cache(tiny, sample
     assert _cosines(half.embeddings.numpy(), full.embeddings.numpy()).min() >= 0.99
 
 
-@pytest.mark.parametrize("asked, used", [("fp32", "fp32"), ("auto", "bf16")])
-def test_a_run_records_and_uses_the_precision_it_ran(tiny, sample_pairs, tmp_path, cache_dir, cpuinfo,
-                                                     monkeypatch, asked, used):
-    """On a CPU with bf16, --precision fp32 still runs fp32 everywhere; auto runs bf16 everywhere."""
+def test_a_run_records_and_uses_the_precision_it_ran(tiny, sample_pairs, tmp_path, cache_dir, cpuinfo, monkeypatch):
+    """On a CPU with bf16, auto runs bf16 everywhere; a re-run with --precision fp32 then runs fp32 everywhere
+    and reuses none of the bf16 run's work."""
     cpuinfo(CPU_WITH)
     trainer_bf16 = []
     original = train.training_arguments
@@ -126,10 +125,15 @@ def test_a_run_records_and_uses_the_precision_it_ran(tiny, sample_pairs, tmp_pat
         return arguments
     monkeypatch.setattr(train, "training_arguments", spy)
     out = tmp_path / "run"
-    run_pipeline(tiny_config(tiny, sample_pairs, out, precision=asked, hard_negatives=0))
-    report = json.loads((out / "report.json").read_text())
-    why = "fp32 was asked for" if asked == "fp32" else "the CPU has amx_bf16 and avx512_bf16"
-    assert report["precision"] == {"requested": asked, "used": used, "why": why, "device": "cpu"}
-    assert report["training"]["guide"]["precision"] == used
-    assert trainer_bf16 == [used == "bf16"]
-    assert report["config"]["precision"] == asked
+    reports = []
+    for asked in ("auto", "fp32"):
+        run_pipeline(tiny_config(tiny, sample_pairs, out, precision=asked, hard_negatives=0))
+        reports.append(json.loads((out / "report.json").read_text()))
+    assert [r["precision"] for r in reports] == [
+        {"requested": "auto", "used": "bf16", "why": "the CPU has amx_bf16 and avx512_bf16", "device": "cpu"},
+        {"requested": "fp32", "used": "fp32", "why": "fp32 was asked for", "device": "cpu"},
+    ]
+    assert [r["config"]["precision"] for r in reports] == ["auto", "fp32"]
+    assert [r["training"]["guide"]["precision"] for r in reports] == ["bf16", "fp32"]
+    assert [r["training"]["reused"] for r in reports] == [False, False]
+    assert trainer_bf16 == [True, False]
