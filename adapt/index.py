@@ -288,14 +288,13 @@ class Retriever:
         return self.index.hits(encode_queries(self.model, [query]), k)
 
 
-@in_precision  # bf16 autocast in a bf16 run (adapt.precision); float32 out either way
 def encode_queries(model, texts: list[str], batch_size: int = 64) -> np.ndarray:
     """Normalised query vectors; progress is the caller's (the pipeline reports per chunk)."""
     return np.asarray(model.encode_query(list(texts), batch_size=batch_size, normalize_embeddings=True,
                                          convert_to_numpy=True, show_progress_bar=False), dtype=np.float32)
 
 
-@in_precision
+@in_precision  # bf16 in a bf16 run (adapt.precision); queries stay fp32, as every later search encodes them
 def encode_passages(model, texts: list[str], batch_size: int = 64, pool: dict | None = None) -> np.ndarray:
     """Normalised passage embeddings; ``pool`` is a sentence-transformers multi-process pool (adapt.encode)."""
     return np.asarray(model.encode_document(list(texts), batch_size=batch_size, normalize_embeddings=True,

@@ -6,9 +6,11 @@ and on a CPU with AVX-512 BF16 or AMX BF16 instructions (the ``avx512_bf16`` / `
 falls back to fp32 (with a warning) where the hardware lacks it. Detection happens when a run starts,
 and one log line says what ran and why.
 
-What bf16 touches: passage and query encoding for the indexes (adapt.index), the frozen guide's pass
-(adapt.guide; its cache is keyed by precision, so bf16 and fp32 guide embeddings never mix), and the
-trainer's mixed precision (adapt.train). Outputs stay float32 numpy. A run sets the precision for its
+What bf16 touches: passage encoding for the indexes (adapt.index), the frozen guide's pass (adapt.guide;
+its cache is keyed by precision, so bf16 and fp32 guide embeddings never mix), and the trainer's mixed
+precision (adapt.train). Outputs stay float32 numpy. Queries are encoded in fp32 in every run: they are
+few and short, and so the report's numbers are exactly what a later search of the saved run (adapt.search,
+the app, which run outside any run's precision) gives. A run sets the precision for its
 own thread with ``use``; everything outside a run (the app's searches, tests) is fp32 unless told.
 The multi-GPU encoding pool's worker processes (adapt.encode) do not inherit it and run fp32.
 """
