@@ -66,7 +66,7 @@ class RunConfig:
     bootstrap: int = _opt(1000, "bootstrap resamples for the confidence intervals")
     seed: int = _opt(42, "random seed for the split, the sampler and training")
     precision: str = _opt("auto", "fp32, bf16, or auto (bf16 where the CPU has AVX-512 BF16 or AMX, or the GPU "
-                                  "supports it; fp32 otherwise): encoding, the guide pass and training")
+                                  "supports it; fp32 otherwise) for passage encoding, the guide pass and training")
 
     def __post_init__(self) -> None:
         if self.pairs is None:

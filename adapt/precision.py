@@ -26,8 +26,6 @@ from pathlib import Path
 
 import torch
 
-from adapt.config import PRECISIONS  # noqa: F401  ("auto", "fp32", "bf16"): the values a person may ask for
-
 logger = logging.getLogger(__name__)
 
 BF16_FLAGS = ("avx512_bf16", "amx_bf16")
@@ -74,7 +72,7 @@ def bf16_support(device: str) -> str | None:
 
 
 def resolve(requested: str, quiet: bool = False) -> Precision:
-    """What ``requested`` ("auto", "fp32" or "bf16") means on this machine; one log line says it."""
+    """What ``requested`` (one of ``adapt.config.PRECISIONS``) means on this machine; one log line says it."""
     device = device_type()
     support = bf16_support(device) if requested != "fp32" else None
     if requested == "fp32":
