@@ -20,6 +20,7 @@ from adapt.errors import ConfigError
 DEFAULT_BASE = "BAAI/bge-small-en-v1.5"
 INDEX_KINDS = ("auto", "flat", "hnsw", "ivf", "ivf-pq")
 MARGIN_STRATEGIES = ("absolute", "relative")
+PRECISIONS = ("auto", "fp32", "bf16")  # adapt.precision
 
 
 def _opt(default, help, **extra):
@@ -64,6 +65,8 @@ class RunConfig:
     k: tuple[int, ...] = _opt((1, 3, 5, 10), "cut-offs for the metrics, e.g. 1,3,5,10")
     bootstrap: int = _opt(1000, "bootstrap resamples for the confidence intervals")
     seed: int = _opt(42, "random seed for the split, the sampler and training")
+    precision: str = _opt("auto", "fp32, bf16, or auto (bf16 where the CPU has AVX-512 BF16 or AMX, or the GPU "
+                                  "supports it; fp32 otherwise) for passage encoding, the guide pass and training")
 
     def __post_init__(self) -> None:
         if self.pairs is None:
@@ -210,4 +213,5 @@ RULES = (
     ("k", _ks, lambda v: bool(v) and 1 <= min(v) and max(v) <= MAX_K, K_EXPECTED),
     ("bootstrap", _whole, lambda v: 0 <= v <= MAX_BOOTSTRAP, f"a whole number from 0 to {MAX_BOOTSTRAP:,}"),
     ("seed", _whole, lambda v: 0 <= v <= MAX_SEED, f"a whole number from 0 to {MAX_SEED}"),
+    ("precision", _text, lambda v: v in PRECISIONS, " or ".join(PRECISIONS)),
 )

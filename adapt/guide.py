@@ -9,6 +9,11 @@ that looks each row up by the student's tokens. The loss itself is sentence-tran
 Keying by the student's token ids is exact: stock GIST feeds the guide either those very tokens
 (same vocabulary) or their decoded text (different vocabulary), so two texts that tokenize alike
 get one guide embedding in both.
+
+The guide may run under bf16 autocast (adapt.precision): its embeddings only decide masks and filters
+(the candidates GIST treats as likely false negatives, the mined negatives it drops, the near-duplicate
+test questions), never a vector the student learns from or an index holds. The precision is part of the
+cache key, so bf16 and fp32 embeddings never mix; the fp32 key is the one from before precision was a setting.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from torch import nn
 
 from sentence_transformers.sentence_transformer.losses import GISTEmbedLoss
 
+from adapt import precision as precisions
 from adapt.files import atomic_write_bytes
 
 logger = logging.getLogger(__name__)
@@ -40,6 +46,7 @@ class GuideStats:
     seconds: float
     cache_hit: bool
     cache_path: str | None
+    precision: str = "fp32"  # what the guide ran in (adapt.precision)
 
 
 def must_retokenize(model, guide) -> bool:
@@ -102,10 +109,13 @@ class CachedGISTEmbedLoss(GISTEmbedLoss):
         return config
 
 
-def cache_key(guide, guide_name: str, retokenize: bool, student=None) -> str:
-    """Identity of a guide and of what it is fed: its weights, its length limit and the input mode."""
+def cache_key(guide, guide_name: str, retokenize: bool, student=None, precision: str = "fp32") -> str:
+    """Identity of a guide and of what it is fed: its weights, its length limit, the input mode, and the
+    precision it runs in (fp32 adds nothing, so fp32 caches from before stay valid)."""
     digest = hashlib.sha256()
     digest.update(f"{guide_name}|{guide.max_seq_length}|{retokenize}|".encode())
+    if precision != "fp32":
+        digest.update(f"precision={precision}|".encode())
     for name, tensor in sorted(guide.state_dict().items()):
         digest.update(name.encode())
         flat = tensor.detach().float().flatten()
@@ -139,10 +149,11 @@ def _save_disk(folder: Path, keys: list[str], embeddings: np.ndarray) -> None:
 
 
 @torch.no_grad()
-def _encode_batch(guide, features: dict) -> torch.Tensor:
+def _encode_batch(guide, features: dict, precision: precisions.Precision) -> torch.Tensor:
     guide.eval()
     features = {k: v.to(guide.device) if isinstance(v, torch.Tensor) else v for k, v in features.items()}
-    return guide(features)["sentence_embedding"].float().cpu()
+    with precisions.autocast(precision):
+        return guide(features)["sentence_embedding"].float().cpu()
 
 
 def build_table(model, guide, columns: dict[str, list[str]], prompts: dict[str, str] | None = None,
@@ -151,9 +162,11 @@ def build_table(model, guide, columns: dict[str, list[str]], prompts: dict[str, 
     """Embed every unique text of every training column once with the guide.
 
     ``columns`` maps a dataset column to its texts and ``prompts`` a column to the prompt the
-    trainer prepends, so the keys match what the collator produces.
+    trainer prepends, so the keys match what the collator produces. The guide runs in the run's
+    precision (``adapt.precision.active()``).
     """
     start = time.perf_counter()
+    precision = precisions.active()
     prompts = prompts or {}
     retokenize = must_retokenize(model, guide)
     keys: list[tuple[int, ...]] = []
@@ -169,7 +182,7 @@ def build_table(model, guide, columns: dict[str, list[str]], prompts: dict[str, 
     folder = None
     stored: dict[str, np.ndarray] = {}
     if cache_dir is not None:
-        folder = Path(cache_dir) / "guide" / cache_key(guide, guide_name, retokenize, model)
+        folder = Path(cache_dir) / "guide" / cache_key(guide, guide_name, retokenize, model, precision.used)
         stored = _load_disk(folder)
     todo = [i for i, key in enumerate(entry_keys) if key not in stored]
     logger.info("Guide: %d unique training texts, %d to encode, %d from the cache",
@@ -186,7 +199,7 @@ def build_table(model, guide, columns: dict[str, list[str]], prompts: dict[str, 
                 batches.append(_pad([keys[i] for i in chunk], model))
         encoded = []
         for n, features in enumerate(batches, start=1):
-            encoded.append(_encode_batch(guide, features))
+            encoded.append(_encode_batch(guide, features, precision))
             if progress is not None:
                 progress(n, len(batches))
         vectors = torch.cat(encoded).numpy()
@@ -198,7 +211,7 @@ def build_table(model, guide, columns: dict[str, list[str]], prompts: dict[str, 
     embeddings = torch.from_numpy(np.stack([stored[key] for key in entry_keys]))
     table = GuideTable({key: i for i, key in enumerate(keys)}, embeddings, guide_name)
     stats = GuideStats(len(keys), len(todo), time.perf_counter() - start, not todo and bool(keys),
-                       str(folder) if folder else None)
+                       str(folder) if folder else None, precision.used)
     return table, stats
 
 

@@ -27,6 +27,7 @@ import pandas as pd
 
 from adapt.errors import ConfigError, RunError
 from adapt.files import atomic_dir
+from adapt.precision import in_precision
 
 logger = logging.getLogger(__name__)
 
@@ -293,6 +294,7 @@ def encode_queries(model, texts: list[str], batch_size: int = 64) -> np.ndarray:
                                          convert_to_numpy=True, show_progress_bar=False), dtype=np.float32)
 
 
+@in_precision  # bf16 in a bf16 run (adapt.precision); queries stay fp32, as every later search encodes them
 def encode_passages(model, texts: list[str], batch_size: int = 64, pool: dict | None = None) -> np.ndarray:
     """Normalised passage embeddings; ``pool`` is a sentence-transformers multi-process pool (adapt.encode)."""
     return np.asarray(model.encode_document(list(texts), batch_size=batch_size, normalize_embeddings=True,

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from adapt import __version__, distributed, leakage, models
+from adapt import __version__, distributed, leakage, models, precision
 from adapt.card import write_model_card
 from adapt.config import RunConfig
 from adapt.data import Splits, ir_data, load_corpus, load_pairs, split_pairs, write_splits
@@ -68,6 +68,11 @@ def prepare_data(config: RunConfig) -> Splits:
 
 
 def run_pipeline(config: RunConfig, progress: OnProgress | None = None) -> RunResult:
+    with precision.use(precision.resolve(config.precision)):  # encoding, the guide pass and training
+        return _run(config, progress)
+
+
+def _run(config: RunConfig, progress: OnProgress | None) -> RunResult:
     if not distributed.start().main:
         train_alongside(config)
         return RunResult(config.out, {}, main=False)
@@ -114,7 +119,8 @@ def _run_locked(config: RunConfig, splits: Splits, stages: Stages, handoff: dist
     write_splits(splits, staging / "data")
 
     corpus_ids, corpus_texts = list(splits.corpus["passage_id"]), list(splits.corpus["passage"])
-    base_fp = fingerprint(data_fp, base_spec.path, base.max_seq_length)
+    ran = () if precision.active().used == "fp32" else (precision.active().used,)  # fp32 keys as before
+    base_fp = fingerprint(data_fp, base_spec.path, base.max_seq_length, *ran)
     with stages.stage("encode base"):
         base_corpus, base_test, base_dev = encode_cached(
             work / f"base-{base_fp}", base, corpus_texts, test, dev, stages, "encode base")
@@ -128,7 +134,7 @@ def _run_locked(config: RunConfig, splits: Splits, stages: Stages, handoff: dist
 
     train_fp = fingerprint(data_fp, base_spec.path, guide_spec.path, config.digest(
         "epochs", "batch_size", "learning_rate", "warmup_ratio", "temperature", "margin", "margin_strategy",
-        "max_seq_length", "eval_steps", "patience", "seed", "dev_fraction", "hard_negatives"))
+        "max_seq_length", "eval_steps", "patience", "seed", "dev_fraction", "hard_negatives"), *ran)
     train_dir = work / f"train-{train_fp}"
     with stages.stage("negatives"):
         train, negatives = mined_training(base, guide, guide_spec.resolved, splits, base_index, bm25, config,
@@ -166,7 +172,7 @@ def _run_locked(config: RunConfig, splits: Splits, stages: Stages, handoff: dist
             dev={"base": base_dev_eval, "finetuned": tuned_dev_eval, "hybrid": hybrid.dev if hybrid else None},
             training=training, indexes={"base": base_index.info, "finetuned": tuned_index.info},
             leakage=leaks, timings=stages.so_far(), hybrid=hybrid.to_dict() if hybrid else None,
-            negatives=negatives,
+            negatives=negatives, precision=precision.active().to_dict(),
         )
         write_model_card(staging / "model", report)
         per_query = per_query_table(test, evaluations)

@@ -32,7 +32,7 @@ def _intervals(base: Evaluation, other: Evaluation, config) -> dict:
 
 def build_report(*, config, version: str, models: dict, counts: dict, evaluations: dict[str, Evaluation],
                  dev: dict[str, Evaluation], training: dict, indexes: dict, leakage: dict, timings: dict,
-                 hybrid: dict | None = None, negatives: dict | None = None) -> dict:
+                 hybrid: dict | None = None, negatives: dict | None = None, precision: dict | None = None) -> dict:
     """``evaluations`` on test and ``dev`` on dev, by system; dev alone decides the recommendation."""
     base = evaluations["base"]
     comparisons = {system: _intervals(base, evaluation, config)
@@ -73,6 +73,7 @@ def build_report(*, config, version: str, models: dict, counts: dict, evaluation
         },
         "hybrid": hybrid,
         "hard_negatives": negatives,
+        "precision": precision,  # adapt.precision: requested, used, why, device
         "warnings": warnings,
         "models": models,
         "data": counts,

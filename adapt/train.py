@@ -29,7 +29,7 @@ from sentence_transformers.sentence_transformer.losses import GISTEmbedLoss
 from sentence_transformers.sentence_transformer.training_args import BatchSamplers
 from transformers import EarlyStoppingCallback, TrainerCallback
 
-from adapt import distributed
+from adapt import distributed, precision
 from adapt.config import RunConfig
 from adapt.data import IRData
 from adapt.guide import CachedGISTEmbedLoss, GuideStats, build_table
@@ -122,6 +122,8 @@ def training_arguments(model, config: RunConfig, output_dir: Path, columns: list
     """The trainer's settings for a run: sampler, seeds and schedule from ``config``, prompts per column.
 
     ``overrides`` set the rest (evaluation and saving here; bench/ sets ``max_steps`` and saves nothing).
+    Where ``config.precision`` resolves to bf16 (adapt.precision), the trainer runs bf16 mixed precision
+    (on a CPU, transformers asks for ``use_cpu`` with it).
     """
     settings = dict(
         output_dir=str(output_dir),
@@ -137,7 +139,10 @@ def training_arguments(model, config: RunConfig, output_dir: Path, columns: list
         dataloader_num_workers=0,
         dataloader_pin_memory=torch.cuda.is_available(),
     )
-    return SentenceTransformerTrainingArguments(**{**settings, **overrides})
+    arguments = {**settings, **overrides}
+    if precision.resolve(config.precision, quiet=True).used == "bf16":
+        arguments.update(bf16=True, use_cpu=arguments.get("use_cpu") or not torch.cuda.is_available())
+    return SentenceTransformerTrainingArguments(**arguments)
 
 
 def finetune(model, guide, guide_name: str, train: pd.DataFrame, dev: IRData | None, config: RunConfig,
