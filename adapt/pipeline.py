@@ -119,8 +119,11 @@ def _run_locked(config: RunConfig, splits: Splits, stages: Stages, handoff: dist
     write_splits(splits, staging / "data")
 
     corpus_ids, corpus_texts = list(splits.corpus["passage_id"]), list(splits.corpus["passage"])
-    ran = () if precision.active().used == "fp32" else (precision.active().used,)  # fp32 keys as before
-    base_fp = fingerprint(data_fp, base_spec.path, base.max_seq_length, *ran)
+    # work keys change only with what bf16 touched (fp32 keys as before): the guide, and the student's encoding
+    # and training when bf16 was asked for by name
+    student = ("student-bf16",) if precision.active().student else ()
+    ran = () if precision.active().used == "fp32" else (precision.active().used, *student)
+    base_fp = fingerprint(data_fp, base_spec.path, base.max_seq_length, *student)
     with stages.stage("encode base"):
         base_corpus, base_test, base_dev = encode_cached(
             work / f"base-{base_fp}", base, corpus_texts, test, dev, stages, "encode base")

@@ -122,8 +122,8 @@ def training_arguments(model, config: RunConfig, output_dir: Path, columns: list
     """The trainer's settings for a run: sampler, seeds and schedule from ``config``, prompts per column.
 
     ``overrides`` set the rest (evaluation and saving here; bench/ sets ``max_steps`` and saves nothing).
-    Where ``config.precision`` resolves to bf16 (adapt.precision), the trainer runs bf16 mixed precision
-    (on a CPU, transformers asks for ``use_cpu`` with it).
+    Where bf16 was asked for by name and the hardware has it (adapt.precision), the trainer runs bf16
+    mixed precision (on a CPU, transformers asks for ``use_cpu`` with it); ``auto`` trains in fp32.
     """
     settings = dict(
         output_dir=str(output_dir),
@@ -140,7 +140,7 @@ def training_arguments(model, config: RunConfig, output_dir: Path, columns: list
         dataloader_pin_memory=torch.cuda.is_available(),
     )
     arguments = {**settings, **overrides}
-    if precision.resolve(config.precision, quiet=True).used == "bf16":
+    if precision.resolve(config.precision, quiet=True).student:
         arguments.update(bf16=True, use_cpu=arguments.get("use_cpu") or not torch.cuda.is_available())
     return SentenceTransformerTrainingArguments(**arguments)
 

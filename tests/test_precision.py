@@ -96,6 +96,8 @@ def test_bf16_passage_encodings_agree_with_fp32_and_stay_float32(tiny, sample_pa
     assert not np.array_equal(half, full)  # bf16 really ran
     assert _cosines(half, full).min() >= 0.99
     assert np.array_equal(queries, full_queries)  # queries stay fp32, as later searches encode them
+    with precision.use(precision.Precision("auto", "bf16", "the CPU has it", "cpu")):
+        assert np.array_equal(encode_passages(model, list(frame["passage"])), full)  # auto: the guide only
 
 
 def test_bf16_guide_embeddings_agree_and_never_share_the_fp32_cache(tiny, sample_pairs, cache_dir):
@@ -115,8 +117,8 @@ def test_bf16_guide_embeddings_agree_and_never_share_the_fp32_cache(tiny, sample
 
 
 def test_a_run_records_and_uses_the_precision_it_ran(tiny, sample_pairs, tmp_path, cache_dir, cpuinfo, monkeypatch):
-    """On a CPU with bf16, auto runs bf16 everywhere; a re-run with --precision fp32 then runs fp32 everywhere
-    and reuses none of the bf16 run's work."""
+    """On a CPU with bf16, auto runs the guide in bf16 and trains in fp32; bf16 asked for by name trains in bf16
+    too; a re-run with --precision fp32 runs fp32 everywhere; none reuses another's work."""
     cpuinfo(CPU_WITH)
     trainer_bf16 = []
     original = train.training_arguments
@@ -128,14 +130,15 @@ def test_a_run_records_and_uses_the_precision_it_ran(tiny, sample_pairs, tmp_pat
     monkeypatch.setattr(train, "training_arguments", spy)
     out = tmp_path / "run"
     reports = []
-    for asked in ("auto", "fp32"):
+    for asked in ("auto", "bf16", "fp32"):
         run_pipeline(tiny_config(tiny, sample_pairs, out, precision=asked, hard_negatives=0))
         reports.append(json.loads((out / "report.json").read_text()))
     assert [r["precision"] for r in reports] == [
         {"requested": "auto", "used": "bf16", "why": "the CPU has amx_bf16 and avx512_bf16", "device": "cpu"},
+        {"requested": "bf16", "used": "bf16", "why": "the CPU has amx_bf16 and avx512_bf16", "device": "cpu"},
         {"requested": "fp32", "used": "fp32", "why": "fp32 was asked for", "device": "cpu"},
     ]
-    assert [r["config"]["precision"] for r in reports] == ["auto", "fp32"]
-    assert [r["training"]["guide"]["precision"] for r in reports] == ["bf16", "fp32"]
-    assert [r["training"]["reused"] for r in reports] == [False, False]
-    assert trainer_bf16 == [True, False]
+    assert [r["config"]["precision"] for r in reports] == ["auto", "bf16", "fp32"]
+    assert [r["training"]["guide"]["precision"] for r in reports] == ["bf16", "bf16", "fp32"]
+    assert [r["training"]["reused"] for r in reports] == [False, False, False]
+    assert trainer_bf16 == [False, True, False]
