@@ -583,15 +583,17 @@ def test_compare_search_shows_every_system_as_a_diff_and_never_reencodes(app_dir
     assert [c.subheader[0].value for c in columns] == list(titles)
     base_model = run.report["models"]["base"]["resolved"]  # the model that ran (a tiny one's folder here)
     fusion = run.report["hybrid"]["fusion"]
-    dense = plain(base_model) if fusion["dense_system"] == "base" else plain(f"{base_model}, fine-tuned on your pairs")
+    dense = plain(base_model if fusion["dense_system"] == "base" else f"{base_model}, fine-tuned on your pairs")
     how = "reciprocal rank fusion" if fusion["method"] == "rrf" else f"weight {fusion['alpha']:.1f} on the model"
-    assert [c.caption[0].value for c in columns] == [plain(base_model), plain(f"{base_model}, fine-tuned on your pairs"),
+    tuned = plain(f"{base_model}, fine-tuned on your pairs")
+    assert [c.caption[0].value for c in columns] == [plain(base_model), tuned,
                                                      plain("BM25 + ") + dense + plain(f" ({how}, chosen on dev)")]
     for column, which in zip(columns, run.systems()):
         rank = found[f"{which}_rank"]
         lines = texts(column.markdown)
         if pd.notna(rank):
-            assert f"Relevant passage at **rank {int(rank)}**" + ("" if rank <= 50 else " (below the 50 shown)") in lines
+            below = "" if rank <= 50 else " (below the 50 shown)"
+            assert f"Relevant passage at **rank {int(rank)}**{below}" in lines
         heads = [HEAD.match(line) for line in lines if line.startswith("**")]
         assert [(int(h[1]), h[2]) for h in heads] == expected[which]
         assert [h[2] for h in heads if h[3]] == [pid for _, pid in expected[which] if pid in relevant]

@@ -160,7 +160,8 @@ def test_upload_run_and_compare_in_a_real_browser(app_url, tiny, tmp_path):
                 expect(cards.first).to_contain_text("score")
                 assert len(cards.first.inner_text()) > 100  # a whole passage, not just its header
                 for card in cards.all():  # each result's move against base, as a badge
-                    moved = re.search(r"▲ up \d+ · was #\d+|▼ down \d+ · was #\d+|= same|\bnew\b", card.inner_text())
+                    moved = re.search(r"▲ up \d+ · was #\d+|▼ down \d+ · was #\d+|= same|\bnew\b",
+                                      card.inner_text())
                     assert (moved is None) == (which == "base"), card.inner_text()[:200]
             top(page, ".st-key-query")
             shot = tmp_path / "adapt_app_compare.png"

@@ -70,7 +70,16 @@ def finished(tiny_models, tmp_path_factory):
 
 
 def shown_heads(lines: list[str], side: int) -> list[str]:
-    return [line.split(" | ")[side].strip() for line in lines if " | " in line and line.split(" | ")[side][:1].isdigit()]
+    cells = [line.split(" | ")[side] for line in lines if " | " in line]
+    return [cell.strip() for cell in cells if cell[:1].isdigit()]
+
+
+def count_loads(monkeypatch) -> list[str]:
+    """The systems whose model adapt.runs loads from now on, one entry per load."""
+    loads = []
+    real = runs.load_model
+    monkeypatch.setattr(runs, "load_model", lambda r, which, trust=False: loads.append(which) or real(r, which, trust))
+    return loads
 
 
 def test_search_shows_every_system_side_by_side(finished, capsys):
@@ -94,9 +103,7 @@ def test_search_shows_every_system_side_by_side(finished, capsys):
 
 
 def test_search_reads_piped_questions_with_models_loaded_once(finished, monkeypatch, capsys):
-    loads = []
-    real = runs.load_model
-    monkeypatch.setattr(runs, "load_model", lambda r, which, trust=False: loads.append(which) or real(r, which, trust))
+    loads = count_loads(monkeypatch)
     questions = list(pd.read_csv(finished / "data" / "test.csv")["question"].drop_duplicates()[:2])
     assert search.main([str(finished), "-k", "2"], stdin=io.StringIO(f"{questions[0]}\n\n{questions[1]}\n")) == 0
     shown = capsys.readouterr().out

@@ -6,13 +6,12 @@ import shutil
 import pytest
 from sentence_transformers import SentenceTransformer
 
-from adapt import runs
 from adapt.errors import RunError
 from adapt.hybrid import FusionConfig, HybridRetriever
 from adapt.index import PassageIndex
 from adapt.lexical import BM25Index
 from adapt.runs import open_run
-from tests.test_cli import finished  # noqa: F401  (the shared finished run)
+from tests.test_cli import count_loads, finished  # noqa: F401  (finished: the shared run, a fixture)
 
 
 def test_hybrid_retriever_equals_one_built_by_hand(finished):
@@ -32,9 +31,7 @@ def test_hybrid_retriever_equals_one_built_by_hand(finished):
 
 
 def test_each_model_loads_once_per_run(finished, monkeypatch):
-    loads = []
-    real = runs.load_model
-    monkeypatch.setattr(runs, "load_model", lambda run, which, trust=False: loads.append(which) or real(run, which, trust))
+    loads = count_loads(monkeypatch)
     run = open_run(finished)
     assert run.systems() == ["base", "finetuned", "hybrid"]
     for system in run.systems():
