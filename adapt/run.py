@@ -60,7 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
             # text as typed: RunConfig converts and checks it, so a bad value gets a message naming the flag
             parser.add_argument(flag, dest=field.name, default=field.default,
                                 metavar=field.name.upper(), help=f"{meta['help']} (default: {shown})")
-    parser.add_argument("-q", "--quiet", action="store_true", help="only print errors and the result")
+    talk = parser.add_mutually_exclusive_group()
+    talk.add_argument("-q", "--quiet", action="store_true", help="only print errors and the result (no progress bars)")
+    talk.add_argument("-v", "--verbose", action="store_true",
+                      help="also log each stage's details and the trainer's numbers (loss, learning rate, dev scores)")
     return parser
 
 
@@ -69,18 +72,20 @@ def main(argv: list[str] | None = None) -> int:
     if isinstance(args, int):
         return args
     args = vars(args)
-    quiet = args.pop("quiet")
+    quiet, verbose = args.pop("quiet"), args.pop("verbose")
     from adapt.distributed import world
 
     quiet = quiet or not world().main  # under torchrun only rank 0 speaks
-    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, format="%(message)s", stream=sys.stderr)
+    configure_logging(logging.INFO if verbose and not quiet else logging.WARNING)
     quiet_libraries()
     start = time.perf_counter()
     try:
         from adapt.pipeline import run_pipeline
+        from adapt.progress import StageBars
 
         config = RunConfig(**args)
-        result = run_pipeline(config)
+        with StageBars(sys.stderr, disable=quiet) as bars:
+            result = run_pipeline(config, progress=bars)
     except AdaptError as exc:
         print(f"Error: {one_line(exc)}", file=sys.stderr)
         return 1
@@ -93,8 +98,23 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def configure_logging(level: int) -> None:
+    """adapt's log lines on stderr from ``level`` up, as bare messages; a library's warnings reach stderr as well
+    (Python's last-resort handler). Called again (the app, tests), it replaces its own handler."""
+    own = logging.getLogger("adapt")
+    for handler in [h for h in own.handlers if getattr(h, "adapt_cli", False)]:
+        own.removeHandler(handler)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    handler.adapt_cli = True
+    own.addHandler(handler)
+    own.setLevel(level)
+
+
 def quiet_libraries() -> None:
     """Keep the libraries' chatter (loader messages, weight-loading bars) out of the output."""
+    import bm25s  # noqa: F401  (it sets its own logger to DEBUG when imported: import it before quieting it)
+
     for noisy in ("httpx", "urllib3", "huggingface_hub", "sentence_transformers", "transformers", "datasets",
                   "faiss", "faiss.loader", "bm25s"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
 from adapt import models
 from adapt.data import IRData, ir_data
-from adapt.errors import RunError
+from adapt.errors import AdaptError, RunError
 from adapt.index import PassageIndex, Retriever
 from adapt.report import spreadsheet_text
+
+
+SEARCHABLE = ("base", "finetuned", "hybrid")
+RANK_COLUMNS = ("base_rank", "finetuned_rank", "hybrid_rank", "bm25_rank")  # empty: not in the top 100
 
 
 @dataclass
@@ -23,15 +27,56 @@ class Run:
     per_query: pd.DataFrame
     test: IRData
 
-    def retriever(self, which: str, trust_remote_code: bool = False) -> Retriever:
-        """``which`` is "base" or "finetuned"; loads the model and its saved index (no re-encoding).
+    _loaded: dict = field(default_factory=dict, repr=False)  # models and indexes, each loaded once
 
+    def retriever(self, which: str, trust_remote_code: bool = False):
+        """A ``Retriever`` for "base" or "finetuned", or a ``HybridRetriever`` for "hybrid".
+
+        Everything comes from the run folder: the saved indexes (no re-encoding, no re-indexing) and,
+        for hybrid, the fusion chosen on dev. Each model and index loads once per ``Run``, so the hybrid's
+        dense side shares them with the system it was built on.
         ``trust_remote_code`` comes from the person (a flag, a setting), never from the run folder.
         """
-        if which not in ("base", "finetuned"):
-            raise ValueError(f"which must be 'base' or 'finetuned', not {which!r}")
-        index = PassageIndex.load(self.out / "index" / which)
-        return Retriever(load_model(self, which, trust_remote_code), index)
+        if which not in SEARCHABLE:
+            raise ValueError(f"which must be one of {', '.join(map(repr, SEARCHABLE))}, not {which!r}")
+        if which == "hybrid":
+            return self._hybrid(trust_remote_code)
+        return Retriever(self._model(which, trust_remote_code), self._index(which))
+
+    def has_hybrid(self) -> bool:
+        return isinstance(self.report.get("hybrid"), dict) and "fusion" in self.report["hybrid"]
+
+    def systems(self) -> list[str]:
+        """The systems this run can search: base, fine-tuned, and hybrid when it has one."""
+        return [s for s in SEARCHABLE if s != "hybrid" or self.has_hybrid()]
+
+    def _hybrid(self, trust_remote_code: bool):
+        from adapt.hybrid import FusionConfig, HybridRetriever
+        from adapt.lexical import BM25Index
+
+        if not self.has_hybrid():
+            raise RunError(f"run '{self.out}' has no hybrid search (it was made without a dev set, or before "
+                           "adapt had hybrid search); search its base or fine-tuned model, or run adapt.run "
+                           "again with a dev split to get one")
+        try:
+            config = FusionConfig(**self.report["hybrid"]["fusion"])
+        except (TypeError, AdaptError) as exc:
+            raise RunError(f"'{self.out / 'report.json'}' has a damaged hybrid fusion ({_first_line(exc)}); "
+                           "run adapt.run again to rebuild the run") from None
+        bm25 = BM25Index.load(self.out / "index" / "bm25")
+        return HybridRetriever(self._model(config.dense_system, trust_remote_code), self._index(config.dense_system),
+                               bm25, config)
+
+    def _model(self, which: str, trust_remote_code: bool):
+        return self._once(("model", which, trust_remote_code), lambda: load_model(self, which, trust_remote_code))
+
+    def _index(self, which: str) -> PassageIndex:
+        return self._once(("index", which), lambda: PassageIndex.load(self.out / "index" / which))
+
+    def _once(self, key: tuple, load):
+        if key not in self._loaded:
+            self._loaded[key] = load()
+        return self._loaded[key]
 
     def question_id(self, text: str) -> str | None:
         """The id of the test question with this text (surrounding spaces ignored), or None for any other query."""
@@ -53,7 +98,7 @@ def open_run(out: Path | str) -> Run:
             raise RunError(f"run directory '{out}' is incomplete (missing {needed}); run adapt.run again")
     try:
         per_query = pd.read_csv(out / "per_query.csv", dtype={"question": str}, keep_default_na=False,
-                                na_values={c: [""] for c in ("base_rank", "finetuned_rank", "bm25_rank")})
+                                na_values={c: [""] for c in RANK_COLUMNS})
         per_query["question"] = per_query["question"].map(spreadsheet_text)
         test = pd.read_csv(out / "data" / "test.csv", dtype=str, keep_default_na=False)
         corpus = pd.read_csv(out / "data" / "corpus.csv", dtype=str, keep_default_na=False)

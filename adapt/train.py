@@ -28,6 +28,8 @@ from sentence_transformers.sentence_transformer.evaluation import InformationRet
 from sentence_transformers.sentence_transformer.losses import GISTEmbedLoss
 from sentence_transformers.sentence_transformer.training_args import BatchSamplers
 from transformers import EarlyStoppingCallback, TrainerCallback
+from transformers.trainer_callback import PrinterCallback
+from transformers.trainer_callback import ProgressCallback as TrainerBars
 
 from adapt import distributed, precision
 from adapt.config import RunConfig
@@ -175,17 +177,19 @@ def finetune(model, guide, guide_name: str, train: pd.DataFrame, dev: IRData | N
         metric_for_best_model=metric if use_dev else None,
         greater_is_better=True,
         logging_steps=max(1, eval_steps // 2),
-        disable_tqdm=progress is not None,
+        disable_tqdm=True,  # the caller draws progress from ``progress``; the numbers go to the log
         use_cpu=several and not torch.cuda.is_available(),  # several CPU processes: DDP over gloo
         dataloader_drop_last=several,  # gathering candidates needs equal batches on every process
         ddp_timeout=int(distributed.WAIT.total_seconds()),
     )
-    callbacks = [ProgressCallback(progress)] if progress else []
+    callbacks = [LogCallback(), *([ProgressCallback(progress)] if progress else [])]
     if use_dev and config.patience > 0:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.patience))
     trainer = SentenceTransformerTrainer(
         model=model, args=args, train_dataset=dataset, loss=loss, evaluator=evaluator, callbacks=callbacks,
     )
+    for printer in (PrinterCallback, TrainerBars):  # they print raw dicts such as {'loss': ...}
+        trainer.remove_callback(printer)
     resume = distributed.main_only(lambda: _last_checkpoint(checkpoints))  # rank 0 tidies, all resume alike
     if resume:
         logger.info("Resuming training from %s", resume)
@@ -288,3 +292,13 @@ class ProgressCallback(TrainerCallback):
 
     def on_step_end(self, args, state, control, **kwargs):
         self.progress("train", state.global_step, state.max_steps)
+
+
+class LogCallback(TrainerCallback):
+    """The trainer's numbers (loss, learning rate, dev scores) as INFO log lines, not printed dicts."""
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if logs:
+            numbers = ", ".join(f"{key} {value:.4g}" if isinstance(value, float) else f"{key} {value}"
+                                for key, value in logs.items())
+            logger.info("train step %d/%d: %s", state.global_step, state.max_steps, numbers)

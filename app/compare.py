@@ -1,5 +1,6 @@
-"""Step 4: search a finished run with the base and the fine-tuned model side by side, with the relevant
-passages of a test question marked. Models and indexes come from the caches in ``app.ui``."""
+"""Step 4: search a finished run with every system side by side (base, fine-tuned, and hybrid when the run
+has one), as a diff against base: each result says how far it moved ("▲ up 3 · was #7", "new"), and the
+relevant passages of a test question are marked. Models and indexes come from the caches in ``app.ui``."""
 
 from __future__ import annotations
 
@@ -7,11 +8,12 @@ import pandas as pd
 import streamlit as st
 
 from adapt.errors import AdaptError
-from adapt.explain import model_name
+from adapt.explain import SYSTEMS, model_name
+from adapt.hybrid import DEPTH
 from adapt.runs import Run
 from app.ui import kept, plain, retriever
 
-SYSTEMS = (("base", "Base"), ("finetuned", "Fine-tuned"))
+ORDERS = ("Worst first", "Best first")
 
 
 def pick_question(key: str, questions: dict[str, str]) -> None:
@@ -21,36 +23,80 @@ def pick_question(key: str, questions: dict[str, str]) -> None:
         st.session_state["query"] = questions[picked]
 
 
-def compare_ui(run: Run, run_dir: str, stamp: int) -> None:
-    table = run.per_query.set_index("query_id")
+def arrow(change) -> str:
+    if pd.isna(change) or change == 0:
+        return "="
+    return f"▲ {int(change)}" if change > 0 else f"▼ {int(-change)}"
+
+
+def movement(rank: int, base_rank: int | None) -> str:
+    """A result's move against base, as a badge: up, down, same, or new (not in base's top ``DEPTH``)."""
+    if base_rank is None:
+        return ":violet-badge[new]"
+    if base_rank == rank:
+        return ":gray-badge[= same]"
+    word, colour = ("▲ up", "blue") if base_rank > rank else ("▼ down", "orange")
+    return f":{colour}-badge[{word} {abs(base_rank - rank)} · was #{base_rank}]"
+
+
+def change_column(system: str) -> str:
+    """per_query.csv's rank change against base: ``rank_change`` (fine-tuned) or ``hybrid_rank_change``."""
+    return "hybrid_rank_change" if system == "hybrid" else "rank_change"
+
+
+def ordered_questions(run: Run, order: str, system: str) -> list[str]:
+    """Test question ids by ``system``'s rank change against base: the worst (or best) first."""
+    changes = run.per_query.set_index("query_id")[change_column(system)]
+    changes = changes.groupby(level=0).first().reindex(list(run.test.queries)).fillna(0)
+    return list(changes.sort_values(ascending=order == ORDERS[0], kind="stable").index)
+
+
+def picker_ui(run: Run, run_dir: str, systems: list[str]) -> None:
+    table = run.per_query.drop_duplicates("query_id").set_index("query_id")
+    by = run.report.get("recommended") if run.report.get("recommended") in systems[1:] else "finetuned"
+    left, right = st.columns([4, 1])
+    order = right.radio(f"Order by {SYSTEMS[by].lower()} change", ORDERS, **kept("pick_order"))
 
     def label(qid: str) -> str:
-        change = int(table.loc[qid, "rank_change"]) if qid in table.index else 0
-        arrow = f"▲ {change}" if change > 0 else f"▼ {-change}" if change < 0 else "="
-        return f"{run.test.queries[qid]}  ({arrow})"
+        changes = [f"{SYSTEMS[s].lower()} {arrow(table.loc[qid, change_column(s)])}"
+                   for s in systems[1:]] if qid in table.index else []
+        return f"{run.test.queries[qid]}  ({', '.join(changes)})" if changes else run.test.queries[qid]
 
-    st.selectbox("Pick a test question (▲ fine-tuning moved its passage up, ▼ down) ...",
-                 list(run.test.queries), index=None, format_func=label, key=f"pick:{run_dir}",
-                 on_change=pick_question, args=(f"pick:{run_dir}", dict(run.test.queries)),
-                 placeholder="Choose one of the held-out test questions")
+    left.selectbox("Pick a test question (▲ its relevant passage moved up against base, ▼ down) ...",
+                   ordered_questions(run, order, by), index=None, format_func=label, key=f"pick:{run_dir}",
+                   on_change=pick_question, args=(f"pick:{run_dir}", dict(run.test.queries)),
+                   placeholder="Choose one of the held-out test questions")
+
+
+def compare_ui(run: Run, run_dir: str, stamp: int) -> None:
+    systems = run.systems()
+    picker_ui(run, run_dir, systems)
     left, right = st.columns([4, 1])
     query = left.text_input("... or type your own query (press Enter to search)", **kept("query"),
                             placeholder="e.g. tiny green bugs on my roses").strip()
-    k = int(right.number_input("Passages per model", 1, 50, 5, **kept("k")))
+    k = int(right.number_input("Passages per system", 1, 50, 5, **kept("k")))
     if not query:
-        st.info("Pick a test question or type a query to see what each model retrieves.")
+        st.info("Pick a test question or type a query to see what each system retrieves.")
         return
     qid = run.question_id(query)
     relevant = run.test.relevant_docs.get(qid, set()) if qid else set()
     if qid:
         passages = "passage" if len(relevant) == 1 else "passages"
-        st.caption(f"This is a test question: ✓ marks its relevant {passages} in both columns.")
+        st.caption(f"This is a test question: ✓ marks its relevant {passages} in every column; "
+                   "a badge says how far each result moved against base.")
         with st.expander(f"Its relevant {passages}"):
             for pid in sorted(relevant):
                 st.markdown(f"`{pid}` {plain(run.test.corpus[pid])}")
-    for column, (which, title) in zip(st.columns(2), SYSTEMS):
+    try:
+        base_hits = retriever(run_dir, stamp, "base").search(query, max(k, DEPTH))
+    except AdaptError as exc:
+        st.error(f"Error: {exc}")
+        return
+    base_ranks = {hit.passage_id: hit.rank for hit in base_hits}
+    table = run.per_query.drop_duplicates("query_id").set_index("query_id")
+    for column, which in zip(st.columns(len(systems)), systems):
         with column:
-            st.subheader(title)
+            st.subheader(SYSTEMS[which])
             st.caption(plain(model_used(run, which)))
             if qid in table.index:
                 rank = table.loc[qid, f"{which}_rank"]
@@ -58,19 +104,28 @@ def compare_ui(run: Run, run_dir: str, stamp: int) -> None:
                 st.markdown(f"Relevant passage at **rank {int(rank)}**{shown}" if pd.notna(rank)
                             else "Relevant passage **not in the top 100**")
             try:
-                hits = retriever(run_dir, stamp, which).search(query, k)
+                hits = base_hits[:k] if which == "base" else retriever(run_dir, stamp, which).search(query, k)
             except AdaptError as exc:
                 st.error(f"Error: {exc}")
                 continue
-            with st.container(key=f"hits_{which}"):
-                for hit in hits:
-                    with st.container(border=True, key=f"hit_{which}_{hit.rank}"):
-                        mark = " :green-badge[✓ relevant]" if hit.passage_id in relevant else ""
-                        st.markdown(f"**{hit.rank}.** score {hit.score:.3f} · `{hit.passage_id}`{mark}")
-                        st.markdown(plain(hit.text))
+            hits_ui(which, hits, relevant, base_ranks)
+
+
+def hits_ui(which: str, hits, relevant: set[str], base_ranks: dict[str, int]) -> None:
+    with st.container(key=f"hits_{which}"):
+        for hit in hits:
+            with st.container(border=True, key=f"hit_{which}_{hit.rank}"):
+                mark = " :green-badge[✓ relevant]" if hit.passage_id in relevant else ""
+                moved = "" if which == "base" else " " + movement(hit.rank, base_ranks.get(hit.passage_id))
+                st.markdown(f"**{hit.rank}.** score {hit.score:.3f} · `{hit.passage_id}`{mark}{moved}")
+                st.markdown(plain(hit.text))
 
 
 def model_used(run: Run, which: str) -> str:
     """The model behind a column: the one that actually ran, not the one asked for."""
     base = model_name(run.report["models"]["base"]["resolved"])
+    if which == "hybrid":
+        fusion = run.report["hybrid"]["fusion"]
+        how = "reciprocal rank fusion" if fusion["method"] == "rrf" else f"weight {fusion['alpha']:.1f} on the model"
+        return f"BM25 + {model_used(run, fusion['dense_system'])} ({how}, chosen on dev)"
     return base if which == "base" else f"{base}, fine-tuned on your pairs"

@@ -55,26 +55,34 @@ def change_colour(change: float) -> str:
 
 
 def metrics_chart(report: dict) -> alt.FacetChart:
+    """Each system's change against base, per metric at each cut-off k (a 0.03 change stays visible)."""
     rows = []
+    base = report["metrics"]["base"]
     for system, values in report["metrics"].items():
         for key, value in values.items():
             name, _, k = key.partition("@")
-            if name in METRIC_NAMES and k.isdigit():
-                rows.append({"system": SYSTEMS.get(system, system),
-                             "metric": f"{METRIC_NAMES[name]}@k", "k": int(k), "value": value})
+            if system != "base" and name in METRIC_NAMES and k.isdigit() and key in base:
+                rows.append({"system": SYSTEMS.get(system, system), "metric": f"{METRIC_NAMES[name]}@k",
+                             "k": int(k), "change": value - base[key]})
     frame = pd.DataFrame(rows)
     order = [f"{n}@k" for n in METRIC_NAMES.values()]
-    return (
-        alt.Chart(frame, title="Metrics at each cut-off k")
+    shown = [name for name in COLOURS if name in set(frame["system"])]
+    legend = alt.Legend(symbolType="stroke", symbolStrokeWidth=2, title=None)
+    lines = (
+        alt.Chart()
         .mark_line(point=True)
-        .encode(x=alt.X("k:O", title="k"), y=alt.Y("value:Q", title=None, scale=alt.Scale(domain=[0, 1])),
-                color=alt.Color("system:N", title=None,
-                                scale=alt.Scale(domain=list(COLOURS), range=list(COLOURS.values()))),
-                strokeDash=alt.condition(alt.datum.system == "BM25", alt.value([4, 3]), alt.value([1, 0])),
-                tooltip=["system", "metric", "k", alt.Tooltip("value:Q", format=".4f")])
-        .properties(width=220, height=150)
-        .facet(facet=alt.Facet("metric:N", title=None, sort=order), columns=3)
+        .encode(x=alt.X("k:O", title="k", axis=alt.Axis(labelAngle=0)),
+                y=alt.Y("change:Q", title="change vs base"),
+                color=alt.Color("system:N", legend=legend,
+                                scale=alt.Scale(domain=shown, range=[COLOURS[n] for n in shown])),
+                strokeDash=alt.StrokeDash("system:N", legend=legend, scale=alt.Scale(
+                    domain=shown, range=[[4, 3] if n == "BM25" else [1, 0] for n in shown])),
+                tooltip=["system", "metric", "k", alt.Tooltip("change:Q", format="+.4f")])
     )
+    zero = alt.Chart().mark_rule(color="#808080", strokeWidth=1).encode(y=alt.datum(0))
+    return (alt.layer(zero, lines, data=frame).properties(width=220, height=150)
+            .facet(facet=alt.Facet("metric:N", title=None, sort=order), columns=3)
+            .properties(title="Change against base at each cut-off k (above 0: better than base)"))
 
 
 def about_ui(run: Run) -> None:
@@ -100,15 +108,22 @@ def per_query_ui(run: Run) -> None:
     wanted = {"Improved": "improved", "Got worse": "worse", "Same": "same"}.get(choice)
     view = table if wanted is None else table[table["outcome"] == wanted]
     view = view.sort_values("rank_change", ascending=wanted == "worse", kind="stable")
+    hybrid = "hybrid_rank" in view.columns
+    shown = ["question", "base_rank", "finetuned_rank", "rank_change"] + (
+        ["hybrid_rank", "hybrid_rank_change"] if hybrid else [])
     st.dataframe(
-        view[["question", "base_rank", "finetuned_rank", "rank_change"]], hide_index=True,
+        view[shown], hide_index=True,
         column_config={
             "question": st.column_config.TextColumn("Test question", width="large"),
             "base_rank": st.column_config.NumberColumn("Base rank"),
             "finetuned_rank": st.column_config.NumberColumn("Fine-tuned rank"),
-            "rank_change": st.column_config.NumberColumn("Rank change", format="%+d",
-                                                         help="Places the relevant passage moved up"),
+            "rank_change": st.column_config.NumberColumn("Fine-tuned change", format="%+d",
+                                                         help="Places the relevant passage moved up against base"),
+            "hybrid_rank": st.column_config.NumberColumn("Hybrid rank"),
+            "hybrid_rank_change": st.column_config.NumberColumn("Hybrid change", format="%+d",
+                                                                help="Places the relevant passage moved up "
+                                                                     "against base"),
         },
     )
     st.caption("Rank of the first relevant passage under each model (1 is best; empty: not in the top 100). "
-               "Pick a question in Compare search to see both result lists.")
+               "Pick a question in Compare search to see every system's result list.")

@@ -64,9 +64,10 @@ def load_run(run_dir: str, stamp: int) -> Run:
     return open_run(run_dir)
 
 
-@st.cache_resource(max_entries=4, show_spinner="Loading the model and its index ...")
+@st.cache_resource(max_entries=6, show_spinner="Loading the model and its index ...")
 def retriever(run_dir: str, stamp: int, which: str):
-    """A model and its saved FAISS index; cached, so searching never re-encodes the corpus."""
+    """A system's model and saved indexes (FAISS, and BM25 for hybrid); cached, so searching never re-encodes
+    the corpus."""
     return load_run(run_dir, stamp).retriever(which)
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import streamlit as st
 
 from adapt.errors import AdaptError
+from adapt.readers import describe_formats
 from app import preflight, workspace
 from app.ui import AUTO, data_summary, file_columns, kept, plain
 
@@ -113,8 +114,8 @@ def data_ui(uploads: dict[str, workspace.Upload], settings: dict, workdir: Path)
     if error:
         st.error(f"Error: {workspace.shown(error, list(uploads.values()))}")
     with st.expander("Columns", expanded=bool(error and "column" in error)):
-        st.caption("Which columns hold the questions and the passages. Automatic picks a column named "
-                   "question, query or anchor, and passage, context, positive, answer or document.")
+        st.caption(plain("Which columns hold the questions and the passages. adapt reads "
+                         + workspace.shown(describe_formats(), [])))
         left, right = st.columns(2)
         left.selectbox("Question column", [AUTO, *found], **kept("question_col"))
         right.selectbox("Passage column", [AUTO, *found], **kept("passage_col"))

@@ -74,6 +74,7 @@ def shown(message: str, uploads: list[Upload]) -> str:
     for upload in uploads:
         message = message.replace(str(upload.path), upload.name)
     message = re.sub(r"\(given by --(question|passage)-col\)", "(chosen below)", message)
+    message = message.replace("name them with --question-col and --passage-col", "pick them below")
     return re.sub(r"\bpass --(question|passage)-col\b", "choose the column below", message)
 
 

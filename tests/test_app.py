@@ -29,6 +29,7 @@ from adapt.pipeline import prepare_data, run_pipeline
 from adapt.explain import SYSTEMS, interpret_change
 from adapt.report import metrics_table, outcome
 from app import jobs, workspace
+from app.compare import arrow
 from app.ui import plain
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -131,6 +132,12 @@ def test_upload_shows_preview_and_data_summary_and_stores_under_a_generated_name
     assert len(stored) == 2 and all(re.fullmatch(r"[0-9a-f]{32}\.csv", p.name) for p in stored)
     assert {p.read_bytes() for p in stored} == {PAIRS.read_bytes(), CORPUS.read_bytes()}
     assert not list(app_dir.rglob("agriculture_*"))  # the person's file name is never a path
+    columns = next(e for e in at.expander if e.label == "Columns")
+    assert texts(columns.caption) == [plain(
+        "Which columns hold the questions and the passages. adapt reads CSV (.csv), TSV (.tsv, .txt), JSON Lines or "
+        "a JSON array of objects (.jsonl, .json) or Parquet (.parquet), with a question column named question, "
+        "query, anchor, questions or queries and a passage column named passage, context, positive, answer, "
+        "document, passages or text (in any case), or pick them below.")]
 
 
 def test_summary_counts_dropped_rows_and_follows_the_test_fraction(app_dir):
@@ -452,6 +459,26 @@ def test_results_lead_with_the_test_change_then_the_pick_table_and_chart(app_dir
     assert len(results.get("vega_lite_chart")) == 1
 
 
+def test_the_chart_draws_each_system_s_change_against_base(finished_run):
+    from app.results import metrics_chart
+
+    report = json.loads((finished_run / "report.json").read_text())
+    chart = metrics_chart(report).to_dict()
+    rows = next(iter(chart["datasets"].values()))
+    metrics, base = report["metrics"], report["metrics"]["base"]
+    expected = {(SYSTEMS[s], key): metrics[s][key] - base[key] for s in ("finetuned", "hybrid", "bm25")
+                for key in base if key.split("@")[0] in ("accuracy", "precision", "recall", "mrr", "ndcg", "map")}
+    assert {(r["system"], f"{r['metric'][:-2].lower()}@{r['k']}"): r["change"] for r in rows} == expected
+    line = chart["spec"]["layer"][1]["encoding"]
+    assert line["x"]["axis"]["labelAngle"] == 0  # k labels read horizontally
+    assert line["y"]["field"] == "change" and "domain" not in line["y"].get("scale", {})  # no fixed 0-1 axis
+    assert chart["spec"]["layer"][0]["encoding"]["y"] == {"datum": 0}  # the base line
+    assert line["color"]["legend"]["symbolType"] == "stroke"  # a line in the legend, not a dot
+    assert line["strokeDash"]["legend"] == line["color"]["legend"]  # one legend: BM25's dashes show in it
+    dashes = dict(zip(line["strokeDash"]["scale"]["domain"], line["strokeDash"]["scale"]["range"]))
+    assert dashes == {"Fine-tuned": [1, 0], "Hybrid": [1, 0], "BM25": [4, 3]}
+
+
 @pytest.mark.parametrize("low, high, colour", [(0.01, 0.05, "green"), (-0.05, -0.01, "red"), (-0.01, 0.02, "gray")])
 def test_the_headline_is_coloured_only_where_the_interval_is_wholly_on_one_side(low, high, colour, app_dir,
                                                                                 finished_run, tmp_path):
@@ -496,7 +523,19 @@ def test_when_the_base_model_is_recommended_the_pick_and_warnings_follow_the_hea
 # 4. Compare search
 
 
-def test_compare_search_marks_the_relevant_passage_and_never_reencodes(app_dir, finished_run, monkeypatch):
+HEAD = re.compile(r"\*\*(\d+)\.\*\* score [0-9.]+ · `(d\d+)`( :green-badge\[✓ relevant\])?( :\w+-badge\[(.+)\])?$")
+
+
+def expected_badge(rank: int, base_ranks: dict[str, int], pid: str) -> str:
+    was = base_ranks.get(pid)
+    if was is None:
+        return "new"
+    if was == rank:
+        return "= same"
+    return f"{'▲ up' if was > rank else '▼ down'} {abs(was - rank)} · was #{was}"
+
+
+def test_compare_search_shows_every_system_as_a_diff_and_never_reencodes(app_dir, finished_run, monkeypatch):
     import adapt.index
     import adapt.models
     import adapt.pipeline
@@ -506,9 +545,11 @@ def test_compare_search_marks_the_relevant_passage_and_never_reencodes(app_dir, 
     per_query = pd.read_csv(finished_run / "per_query.csv")
     found = per_query[(per_query["base_rank"] <= 50) & (per_query["finetuned_rank"] <= 50)].iloc[0]
     run = open_run(finished_run)
+    assert run.systems() == ["base", "finetuned", "hybrid"]
     relevant = run.test.relevant_docs[found["query_id"]]
     expected = {which: [(h.rank, h.passage_id) for h in run.retriever(which).search(found["question"], 50)]
-                for which in ("base", "finetuned")}
+                for which in run.systems()}
+    base_ranks = {h.passage_id: h.rank for h in run.retriever("base").search(found["question"], 100)}
 
     calls = {"load model": 0, "load index": 0, "encode passages": 0}
 
@@ -534,31 +575,70 @@ def test_compare_search_marks_the_relevant_passage_and_never_reencodes(app_dir, 
     assert compare.text_input(key="query").value == found["question"]
 
     passages = "passage" if len(relevant) == 1 else "passages"
-    assert f"This is a test question: ✓ marks its relevant {passages} in both columns." in texts(compare.caption)
+    assert (f"This is a test question: ✓ marks its relevant {passages} in every column; a badge says how far each "
+            "result moved against base.") in texts(compare.caption)
     assert [e.label for e in compare.expander] == [f"Its relevant {passages}"]
-    columns = [c for c in compare.columns if c.subheader and c.subheader[0].value in ("Base", "Fine-tuned")]
-    assert [c.subheader[0].value for c in columns] == ["Base", "Fine-tuned"]
+    titles = ("Base", "Fine-tuned", "Hybrid")
+    columns = [c for c in compare.columns if c.subheader and c.subheader[0].value in titles]
+    assert [c.subheader[0].value for c in columns] == list(titles)
     base_model = run.report["models"]["base"]["resolved"]  # the model that ran (a tiny one's folder here)
-    assert [c.caption[0].value for c in columns] == [plain(base_model),
-                                                     plain(f"{base_model}, fine-tuned on your pairs")]
-    for column, which in zip(columns, ("base", "finetuned")):
-        rank = int(found[f"{which}_rank"])
+    fusion = run.report["hybrid"]["fusion"]
+    dense = plain(base_model if fusion["dense_system"] == "base" else f"{base_model}, fine-tuned on your pairs")
+    how = "reciprocal rank fusion" if fusion["method"] == "rrf" else f"weight {fusion['alpha']:.1f} on the model"
+    tuned = plain(f"{base_model}, fine-tuned on your pairs")
+    assert [c.caption[0].value for c in columns] == [plain(base_model), tuned,
+                                                     plain("BM25 + ") + dense + plain(f" ({how}, chosen on dev)")]
+    for column, which in zip(columns, run.systems()):
+        rank = found[f"{which}_rank"]
         lines = texts(column.markdown)
-        assert f"Relevant passage at **rank {rank}**" in lines
-        heads = [re.match(r"\*\*(\d+)\.\*\* score [0-9.]+ · `(d\d+)`( :green-badge\[✓ relevant\])?$", line)
-                 for line in lines if line.startswith("**")]
+        if pd.notna(rank):
+            below = "" if rank <= 50 else " (below the 50 shown)"
+            assert f"Relevant passage at **rank {int(rank)}**{below}" in lines
+        heads = [HEAD.match(line) for line in lines if line.startswith("**")]
         assert [(int(h[1]), h[2]) for h in heads] == expected[which]
         assert [h[2] for h in heads if h[3]] == [pid for _, pid in expected[which] if pid in relevant]
-        assert any(h[3] for h in heads)
+        badges = [h[5] for h in heads]
+        if which == "base":
+            assert badges == [None] * 50
+        else:
+            assert badges == [expected_badge(r, base_ranks, pid) for r, pid in expected[which]]
+    assert any(h[3] for h in heads)
 
     compare.text_input(key="query").set_value("how do I keep deer out of my garden").run()
     compare = tab(at, "4. Compare search")
     no_problems(at)
-    for column in [c for c in compare.columns if c.subheader and c.subheader[0].value in ("Base", "Fine-tuned")]:
+    for column in [c for c in compare.columns if c.subheader and c.subheader[0].value in titles]:
         lines = texts(column.markdown)
         assert len([line for line in lines if re.match(r"\*\*\d+\.\*\* score ", line)]) == 50
         assert not any("✓ relevant" in line or line.startswith("Relevant passage") for line in lines)
-    assert calls == {"load model": 2, "load index": 2, "encode passages": 0}  # cached across reruns
+    assert calls == {"load model": 2, "load index": 2, "encode passages": 0}  # cached across reruns, shared by hybrid
+
+
+def test_the_question_picker_puts_the_worst_or_the_best_first(app_dir, finished_run):
+    from adapt.runs import open_run
+
+    run = open_run(finished_run)
+    per_query = run.per_query.drop_duplicates("query_id").set_index("query_id")
+    by = run.report["recommended"] if run.report["recommended"] != "base" else "finetuned"
+    change = per_query["hybrid_rank_change" if by == "hybrid" else "rank_change"].fillna(0)
+    at = open_run_page(finished_run)
+    compare = tab(at, "4. Compare search")
+    picker = compare.selectbox(key=f"pick:{finished_run}")
+    shown = picker.options  # the labels a person reads
+    order = compare.radio(key="pick_order")
+    assert order.label == f"Order by {SYSTEMS[by].lower()} change" and order.value == "Worst first"
+    ids = sorted(run.test.queries, key=lambda q: change.get(q, 0))  # stable: test-set order among equals
+    first = run.test.queries[ids[0]]
+    assert shown[0].startswith(first)
+    qid = ids[0]
+    words = ", ".join(f"{SYSTEMS[s].lower()} {arrow(per_query.loc[qid, c])}"
+                      for s, c in (("finetuned", "rank_change"), ("hybrid", "hybrid_rank_change")))
+    assert shown[0] == f"{first}  ({words})"
+    order.set_value("Best first").run()
+    shown = tab(at, "4. Compare search").selectbox(key=f"pick:{finished_run}").options
+    best = sorted(run.test.queries, key=lambda q: -change.get(q, 0))
+    assert shown[0].startswith(run.test.queries[best[0]])
+    assert change[best[0]] == change.max() and change[ids[0]] == change.min()
 
 
 def test_a_run_finds_the_id_of_a_test_question_by_its_text(finished_run):
@@ -596,7 +676,8 @@ def test_per_question_view_counts_and_filters_by_outcome(app_dir, finished_run):
         "Same": str(outcomes.get("same", 0))}
 
     table = view.dataframe[0].value
-    assert list(table.columns) == ["question", "base_rank", "finetuned_rank", "rank_change"]
+    assert list(table.columns) == ["question", "base_rank", "finetuned_rank", "rank_change", "hybrid_rank",
+                                   "hybrid_rank_change"]
     assert len(table) == outcomes.get("improved", 0) and (table["rank_change"] > 0).all()
     assert list(table["rank_change"]) == sorted(table["rank_change"], reverse=True)
 

@@ -9,6 +9,7 @@ bounded, and the app server is stopped in a ``finally``. Screenshots go under ``
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -144,19 +145,24 @@ def test_upload_run_and_compare_in_a_real_browser(app_url, tiny, tmp_path):
             expect(page.get_by_text("Finished in")).to_be_visible()
             settle(page)
             headline = page.locator(".st-key-headline")
-            expect(headline).to_contain_text("Test NDCG@10 change")
-            expect(headline).to_contain_text("held-out test questions, the fine-tuned model's NDCG@10 is ")
+            expect(headline).to_contain_text(re.compile(r"(Fine-tuned|Hybrid): test NDCG@10 change"))
+            expect(headline).to_contain_text(re.compile(r"held-out test questions,? (its|the fine-tuned model's) "
+                                                        r"NDCG@10 is "))
             assert "\\" not in headline.inner_text()  # escaped text shows as itself
             top(page, ".st-key-run")
             page.screenshot(path=tmp_path / "adapt_app_results.png")
 
             page.get_by_role("tab", name="4. Compare search").click()
             enter(page, "query", "tiny green bugs all over my rose buds")
-            for which in ("base", "finetuned"):
+            for which in ("base", "finetuned", "hybrid"):
                 cards = page.locator(f".st-key-hits_{which} [class*='st-key-hit_{which}_']")
                 expect(cards).to_have_count(5)
                 expect(cards.first).to_contain_text("score")
                 assert len(cards.first.inner_text()) > 100  # a whole passage, not just its header
+                for card in cards.all():  # each result's move against base, as a badge
+                    moved = re.search(r"▲ up \d+ · was #\d+|▼ down \d+ · was #\d+|= same|\bnew\b",
+                                      card.inner_text())
+                    assert (moved is None) == (which == "base"), card.inner_text()[:200]
             top(page, ".st-key-query")
             shot = tmp_path / "adapt_app_compare.png"
             page.screenshot(path=shot)
