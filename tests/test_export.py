@@ -39,7 +39,7 @@ def test_run_command_lists_the_changed_settings_and_round_trips_through_the_cli(
     assert command == (f"python -m adapt.run pairs.csv --out '{tmp_path / 'my run'}' --dev-fraction 0.1 --drop-leaks "
                        "--no-fallback --epochs 2 --learning-rate 0.0001 --k 1,5")
     args = vars(build_parser().parse_args(shlex.split(command)[3:]))
-    args.pop("quiet")
+    args.pop("quiet"), args.pop("verbose")
     assert RunConfig(**args).to_dict() == config.to_dict()
     assert run_command(RunConfig(pairs="p.csv").to_dict()) == "python -m adapt.run p.csv"
 
