@@ -165,7 +165,7 @@ def test_a_sequence_longer_than_the_model_reads_stops_before_training(tiny, samp
                                                                       capsys):
     out = tmp_path / "run"
     code = run.main([str(sample_pairs), "--out", str(out), "--base", str(tiny["student"]), "--guide",
-                     str(tiny["guide"]), "--max-seq-length", "100000"])
+                     str(tiny["guide"]), "--max-seq-length", "100000", "-q"])  # -q: no progress bars
     assert code == 1
     assert one_error_line(capsys.readouterr().err) == (
         f"Error: --max-seq-length 100000 is longer than the base model '{tiny['student']}' can read "
