@@ -16,7 +16,6 @@ import pandas as pd
 from adapt.errors import DataError
 from adapt.files import atomic_write_text
 from adapt.readers import PASSAGE_NAMES, QUESTION_NAMES, file_label, pick_column, read_file
-from adapt.readers import read_table  # noqa: F401  (app/streamlit_app.py still imports it from here)
 
 logger = logging.getLogger(__name__)
 

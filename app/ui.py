@@ -14,7 +14,7 @@ import streamlit as st
 
 from adapt import models
 from adapt.config import RunConfig
-from adapt.data import read_table
+from adapt.readers import read_table
 from adapt.errors import AdaptError
 from adapt.runs import Run, open_run
 from app import jobs, preflight
