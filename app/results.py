@@ -6,16 +6,14 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import altair as alt
-import pandas as pd
 import streamlit as st
 
-from adapt.explain import METRIC_NAMES, SYSTEMS, about_text, interpret_change, metric_label, shown_warnings
+from adapt.explain import SYSTEMS, about_text, interpret_change, metric_label, shown_warnings
 from adapt.report import metrics_table, outcome
 from adapt.runs import Run
+from app.charts import charts_ui, metrics_chart  # noqa: F401 (tests/test_app.py imports metrics_chart here)
 from app.ui import kept, plain, shown_path
 
-COLOURS = {"Base": "#f58518", "Fine-tuned": "#4c78a8", "Hybrid": "#54a24b", "BM25": "#a0a0a0"}
 HEADLINE_COLOURS = {"better": "green", "worse": "red", "unclear": "gray"}  # only what the interval supports
 
 
@@ -30,7 +28,7 @@ def results_ui(run: Run) -> None:
     st.dataframe(table.style.format("{:.4f}").format("{:+.4f}", subset=["Change"])
                  .map(change_colour, subset=["Change"]))
     st.caption("Test-set metrics, averaged over the held-out questions. BM25 is a keyword-search baseline.")
-    st.altair_chart(metrics_chart(report), key="chart")
+    charts_ui(run)
     about_ui(run)
 
 
@@ -52,37 +50,6 @@ def headline_ui(report: dict) -> None:
 def change_colour(change: float) -> str:
     """Green up, red down; nothing for a change that shows as +0.0000."""
     return "" if abs(change) < 5e-5 else "color: #1a7f37" if change > 0 else "color: #cf222e"
-
-
-def metrics_chart(report: dict) -> alt.FacetChart:
-    """Each system's change against base, per metric at each cut-off k (a 0.03 change stays visible)."""
-    rows = []
-    base = report["metrics"]["base"]
-    for system, values in report["metrics"].items():
-        for key, value in values.items():
-            name, _, k = key.partition("@")
-            if system != "base" and name in METRIC_NAMES and k.isdigit() and key in base:
-                rows.append({"system": SYSTEMS.get(system, system), "metric": f"{METRIC_NAMES[name]}@k",
-                             "k": int(k), "change": value - base[key]})
-    frame = pd.DataFrame(rows)
-    order = [f"{n}@k" for n in METRIC_NAMES.values()]
-    shown = [name for name in COLOURS if name in set(frame["system"])]
-    legend = alt.Legend(symbolType="stroke", symbolStrokeWidth=2, title=None)
-    lines = (
-        alt.Chart()
-        .mark_line(point=True)
-        .encode(x=alt.X("k:O", title="k", axis=alt.Axis(labelAngle=0)),
-                y=alt.Y("change:Q", title="change vs base"),
-                color=alt.Color("system:N", legend=legend,
-                                scale=alt.Scale(domain=shown, range=[COLOURS[n] for n in shown])),
-                strokeDash=alt.StrokeDash("system:N", legend=legend, scale=alt.Scale(
-                    domain=shown, range=[[4, 3] if n == "BM25" else [1, 0] for n in shown])),
-                tooltip=["system", "metric", "k", alt.Tooltip("change:Q", format="+.4f")])
-    )
-    zero = alt.Chart().mark_rule(color="#808080", strokeWidth=1).encode(y=alt.datum(0))
-    return (alt.layer(zero, lines, data=frame).properties(width=220, height=150)
-            .facet(facet=alt.Facet("metric:N", title=None, sort=order), columns=3)
-            .properties(title="Change against base at each cut-off k (above 0: better than base)"))
 
 
 def about_ui(run: Run) -> None:
