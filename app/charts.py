@@ -34,7 +34,8 @@ def charts_ui(run: Run) -> None:
 
 
 def change_chart(report: dict, per_query: pd.DataFrame) -> alt.VConcatChart:
-    return alt.vconcat(intervals_chart(report), rank_chart(report, per_query), metrics_chart(report))
+    return (alt.vconcat(intervals_chart(report), rank_chart(report, per_query), metrics_chart(report))
+            .resolve_scale(color="independent", strokeDash="independent"))  # the histogram colours moves, not systems
 
 
 def intervals_chart(report: dict) -> alt.FacetChart:
@@ -84,7 +85,7 @@ def rank_chart(report: dict, per_query: pd.DataFrame) -> alt.Chart:
         y=alt.Y("questions:Q", title="questions"),
         color=alt.Color("moved:N", legend=None, scale=alt.Scale(domain=list(MOVED), range=list(MOVED.values()))),
         tooltip=[alt.Tooltip("change:Q", format="+d", title="moved up"), "questions"],
-    ).properties(width=700, height=160, title=f"Rank change per test question: {SYSTEMS[system]} against base")
+    ).properties(width=700, height=180, title=f"Rank change per test question: {SYSTEMS[system]} against base")
 
 
 def moves_text(system: str, changes: pd.Series) -> str:

@@ -128,4 +128,6 @@ def test_the_page_shows_the_three_charts_as_one_and_the_caption_under_it():
         "Test change against base, with its 95% interval (right of 0: better than base)",
         "Rank change per test question: Hybrid against base",
         "Change against base at each cut-off k (above 0: better than base)"]
+    # the histogram's colours are moves (up, down, same), not the other charts' systems
+    assert spec["resolve"] == {"scale": {"color": "independent", "strokeDash": "independent"}}
     assert [c.value for c in at.caption] == [charts.moves_text("hybrid", pd.Series([0, 4, -2, 97, 0, 0]))]
