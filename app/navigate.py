@@ -14,13 +14,15 @@ from adapt.runs import Run
 TABS = ("3. Results", "4. Compare search", "5. Per question")
 TAB_KEY = "run_tab"
 RESULTS_KEY = "run_results"  # the container of a run's caption and tabs, the target of the jump
-# constant text, no data in it: bring the run's results to the top of the window once they are drawn
+# constant text, no data in it: bring the run's results to the top of the window (or as near as the page's
+# end allows), again for a moment while the rest of the page is still drawn below them
 SCROLL = f"""<script>
 (function scroll(tries) {{
   const target = document.querySelector(".st-key-{RESULTS_KEY}");
   if (target) target.scrollIntoView({{block: "start"}});
-  else if (tries > 0) setTimeout(() => scroll(tries - 1), 100);
-}})(50);
+  if (tries > 0 && (!target || Math.abs(target.getBoundingClientRect().top) > 2))
+    setTimeout(() => scroll(tries - 1), 100);
+}})(30);
 </script>"""
 
 
