@@ -2,7 +2,7 @@
 as typed, never rendered) with the query's words highlighted.
 
 A query word is any word of the query except BM25's English stop words and the words questions are made
-of ("how", "do", "my" ...), so "tiny green bugs on my roses" marks "tiny", "green", "bugs" and "roses".
+of ("how", "do", "my" ...) and contractions, so "tiny green bugs on my roses" marks "tiny", "green", "bugs" and "roses".
 Matching ignores case and a plural "s", so "bug" in a passage matches "bugs" in the query.
 """
 
@@ -19,7 +19,7 @@ QUESTION_WORDS = {"how", "what", "why", "when", "where", "which", "who", "whom",
                   "we", "our", "you", "your", "am", "been", "being", "were", "so", "too", "very", "any", "some",
                   "about", "from", "off", "out", "up", "over", "than", "all", "also", "get", "got"}
 IGNORED = set(STOPWORDS_EN) | QUESTION_WORDS
-WORD = re.compile(r"\w+")
+WORD = re.compile(r"\w+(?:['’]\w+)*")  # "won't" is one word, not "won" and "t"
 MARK = ":orange-background[{}]"
 
 
@@ -31,7 +31,8 @@ def stem(word: str) -> str:
 
 def query_words(query: str) -> set[str]:
     """The stems of the query's words worth marking in a passage."""
-    return {stem(w) for w in WORD.findall(query) if len(w) > 1 and w.lower() not in IGNORED}
+    return {stem(w) for w in WORD.findall(query) if len(w) > 1 and w.lower() not in IGNORED
+            and "'" not in w and "’" not in w}  # a contraction ("won't", "don't") says little about a passage
 
 
 def highlighted(text: str, words: set[str]) -> str:

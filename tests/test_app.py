@@ -647,6 +647,9 @@ def test_query_words_are_highlighted_and_a_passage_shows_as_typed():
         "Aphids\\: :orange-background[tiny] \\<b\\>:orange-background[bugs]\\</b\\> \\[click\\]\\(http\\://x\\) "
         "on a \\*\\*:orange-background[Rose]\\*\\*; grass\\_roots \\$x\\$")
     assert highlighted("nothing to see", words) == "nothing to see"
+    assert query_words("pigweed that roundup won't kill") == {"pigweed", "roundup", "kill"}
+    assert highlighted("it won't kill pigweeds", {"won", "kill", "pigweed"}) == (
+        "it won't :orange-background[kill] :orange-background[pigweeds]")
 
 
 def test_the_question_picker_puts_the_worst_or_the_best_first(app_dir, finished_run):
