@@ -3,7 +3,8 @@
     streamlit run app/streamlit_app.py
 
 This module only routes: a new run (``app.upload``, ``app.new_run``) or an earlier one, then a run's
-tabs (``app.results``, ``app.compare``; ``app.navigate`` moves between them). Every step is a library call; ``app.ui`` holds the caches.
+tabs (``app.results``, ``app.compare``; ``app.navigate`` moves between them). Every step is a library
+call; ``app.ui`` holds the caches.
 The ``app`` package is installed with ``adapt`` (``pip install -e .``), so ``streamlit run`` finds it.
 """
 
