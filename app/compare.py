@@ -1,6 +1,7 @@
 """Step 4: search a finished run with every system side by side (base, fine-tuned, and hybrid when the run
-has one), as a diff against base: each result says how far it moved ("▲ up 3 · was #7", "new"), and the
-relevant passages of a test question are marked. Models and indexes come from the caches in ``app.ui``."""
+has one), as a diff against base: each result says how far it moved ("▲ up 3 · was #7", "new"), a test question's
+relevant passages come first with their rank under every system (and are marked where they appear), and the
+query's words are highlighted. Models and indexes come from the caches in ``app.ui``."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from adapt.errors import AdaptError
 from adapt.explain import SYSTEMS, model_name
 from adapt.hybrid import DEPTH
 from adapt.runs import Run
+from app.navigate import picker_key
+from app.passages import highlighted, query_words
 from app.ui import kept, plain, retriever
 
 ORDERS = ("Worst first", "Best first")
@@ -63,8 +66,8 @@ def picker_ui(run: Run, run_dir: str, systems: list[str]) -> None:
         return f"{run.test.queries[qid]}  ({', '.join(changes)})" if changes else run.test.queries[qid]
 
     left.selectbox("Pick a test question (▲ its relevant passage moved up against base, ▼ down) ...",
-                   ordered_questions(run, order, by), index=None, format_func=label, key=f"pick:{run_dir}",
-                   on_change=pick_question, args=(f"pick:{run_dir}", dict(run.test.queries)),
+                   ordered_questions(run, order, by), index=None, format_func=label, key=picker_key(run_dir),
+                   on_change=pick_question, args=(picker_key(run_dir), dict(run.test.queries)),
                    placeholder="Choose one of the held-out test questions")
 
 
@@ -78,47 +81,56 @@ def compare_ui(run: Run, run_dir: str, stamp: int) -> None:
     if not query:
         st.info("Pick a test question or type a query to see what each system retrieves.")
         return
-    qid = run.question_id(query)
-    relevant = run.test.relevant_docs.get(qid, set()) if qid else set()
-    if qid:
-        passages = "passage" if len(relevant) == 1 else "passages"
-        st.caption(f"This is a test question: ✓ marks its relevant {passages} in every column; "
-                   "a badge says how far each result moved against base.")
-        with st.expander(f"Its relevant {passages}"):
-            for pid in sorted(relevant):
-                st.markdown(f"`{pid}` {plain(run.test.corpus[pid])}")
-    try:
-        base_hits = retriever(run_dir, stamp, "base").search(query, max(k, DEPTH))
+    try:  # every system to DEPTH, for the ranks of relevant passages below the cut and of base's results
+        found = {which: retriever(run_dir, stamp, which).search(query, max(k, DEPTH)) for which in systems}
     except AdaptError as exc:
         st.error(f"Error: {exc}")
         return
-    base_ranks = {hit.passage_id: hit.rank for hit in base_hits}
-    table = run.per_query.drop_duplicates("query_id").set_index("query_id")
+    ranks = {which: {hit.passage_id: hit.rank for hit in hits} for which, hits in found.items()}
+    words = query_words(query)
+    qid = run.question_id(query)
+    relevant = run.test.relevant_docs.get(qid, set()) if qid else set()
+    if relevant:
+        pinned_ui(run, relevant, ranks, words)
+    else:
+        st.caption("Your own query: no passage is known to be relevant to it. A badge says how far each result "
+                   "moved against base; the query's words are highlighted.")
     for column, which in zip(st.columns(len(systems)), systems):
         with column:
             st.subheader(SYSTEMS[which])
             st.caption(plain(model_used(run, which)))
-            if qid in table.index:
-                rank = table.loc[qid, f"{which}_rank"]
-                shown = "" if pd.isna(rank) or rank <= k else f" (below the {k} shown)"
-                st.markdown(f"Relevant passage at **rank {int(rank)}**{shown}" if pd.notna(rank)
-                            else "Relevant passage **not in the top 100**")
-            try:
-                hits = base_hits[:k] if which == "base" else retriever(run_dir, stamp, which).search(query, k)
-            except AdaptError as exc:
-                st.error(f"Error: {exc}")
-                continue
-            hits_ui(which, hits, relevant, base_ranks)
+            hits_ui(which, found[which][:k], relevant, ranks["base"], words)
 
 
-def hits_ui(which: str, hits, relevant: set[str], base_ranks: dict[str, int]) -> None:
+def pinned_ui(run: Run, relevant: set[str], ranks: dict[str, dict[str, int]], words: set[str]) -> None:
+    """A test question's relevant passages first, best placed first, with their rank under every system."""
+    one = len(relevant) == 1
+    what = "its relevant passage comes" if one else f"its {len(relevant)} relevant passages come"
+    st.caption(f"This is a test question: {what} first, with {'its' if one else 'their'} rank under each system. "
+               f"Below, ✓ marks {'it' if one else 'them'} and a badge says how far each result moved against base.")
+    best = {pid: min(found.get(pid, DEPTH + 1) for found in ranks.values()) for pid in relevant}
+    for pid in sorted(relevant, key=lambda pid: (best[pid], pid)):
+        with st.container(border=True, key=f"pinned_{pid}"):
+            for cell, which in zip(st.columns(len(ranks)), ranks):
+                cell.markdown(f"{SYSTEMS[which]}: {rank_text(which, ranks[which].get(pid), ranks['base'].get(pid))}")
+            st.markdown(f":green-badge[✓ relevant] `{pid}` {highlighted(run.test.corpus[pid], words)}")
+
+
+def rank_text(which: str, rank: int | None, base_rank: int | None) -> str:
+    """A passage's rank under a system, and (beside base) its move: "**#3** ▲ up 4 · was #7"."""
+    if rank is None:
+        return f"**not in the top {DEPTH}**"
+    return f"**#{rank}**" + ("" if which == "base" else " " + movement(rank, base_rank))
+
+
+def hits_ui(which: str, hits, relevant: set[str], base_ranks: dict[str, int], words: set[str]) -> None:
     with st.container(key=f"hits_{which}"):
         for hit in hits:
             with st.container(border=True, key=f"hit_{which}_{hit.rank}"):
                 mark = " :green-badge[✓ relevant]" if hit.passage_id in relevant else ""
                 moved = "" if which == "base" else " " + movement(hit.rank, base_ranks.get(hit.passage_id))
                 st.markdown(f"**{hit.rank}.** score {hit.score:.3f} · `{hit.passage_id}`{mark}{moved}")
-                st.markdown(plain(hit.text))
+                st.markdown(highlighted(hit.text, words))
 
 
 def model_used(run: Run, which: str) -> str:

@@ -11,6 +11,7 @@ import streamlit as st
 from adapt.explain import SYSTEMS, about_text, interpret_change, metric_label, shown_warnings
 from adapt.report import metrics_table, outcome
 from adapt.runs import Run
+from app import navigate
 from app.charts import charts_ui, metrics_chart  # noqa: F401 (tests/test_app.py imports metrics_chart here)
 from app.ui import kept, plain, shown_path
 
@@ -64,7 +65,9 @@ def about_ui(run: Run) -> None:
                            key="download_report")
 
 
-def per_query_ui(run: Run) -> None:
+def per_query_ui(run: Run, run_dir: str) -> None:
+    """Counts of the questions that improved, got worse or stayed; a table of them, a row of which opens
+    that question in Compare (``app.navigate``)."""
     table = run.per_query.copy()
     table["outcome"] = table["rank_change"].map(outcome)
     counts = table["outcome"].value_counts()
@@ -78,8 +81,10 @@ def per_query_ui(run: Run) -> None:
     hybrid = "hybrid_rank" in view.columns
     shown = ["question", "base_rank", "finetuned_rank", "rank_change"] + (
         ["hybrid_rank", "hybrid_rank_change"] if hybrid else [])
+    navigate.shown_rows(run_dir, list(view["query_id"]))
     st.dataframe(
-        view[shown], hide_index=True,
+        view[shown], hide_index=True, key=navigate.table_key(run_dir), on_select="rerun",
+        selection_mode="single-row",
         column_config={
             "question": st.column_config.TextColumn("Test question", width="large"),
             "base_rank": st.column_config.NumberColumn("Base rank"),
@@ -93,4 +98,4 @@ def per_query_ui(run: Run) -> None:
         },
     )
     st.caption("Rank of the first relevant passage under each model (1 is best; empty: not in the top 100). "
-               "Pick a question in Compare search to see every system's result list.")
+               "Select a row (the box at its left) to open that question in Compare search.")

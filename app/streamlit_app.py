@@ -3,7 +3,8 @@
     streamlit run app/streamlit_app.py
 
 This module only routes: a new run (``app.upload``, ``app.new_run``) or an earlier one, then a run's
-tabs (``app.results``, ``app.compare``). Every step is a library call; ``app.ui`` holds the caches.
+tabs (``app.results``, ``app.compare``; ``app.navigate`` moves between them). Every step is a library
+call; ``app.ui`` holds the caches.
 The ``app`` package is installed with ``adapt`` (``pip install -e .``), so ``streamlit run`` finds it.
 """
 
@@ -14,7 +15,7 @@ from pathlib import Path
 import streamlit as st
 
 from adapt.errors import AdaptError
-from app import workspace
+from app import navigate, workspace
 from app.compare import compare_ui
 from app.new_run import collect, run_ui, settings_ui
 from app.results import per_query_ui, results_ui
@@ -31,8 +32,10 @@ def run_tabs(run_dir: str) -> None:
     except AdaptError as exc:
         st.error(f"Error: {exc}")
         return
-    st.caption(f"Run folder `{shown_path(run_dir)}`: {plain(workspace.describe_run(Path(run_dir)))}")
-    results, compare, per_question = st.tabs(["3. Results", "4. Compare search", "5. Per question"])
+    navigate.open_selected_row(run, run_dir)
+    with st.container(key=navigate.RESULTS_KEY):
+        st.caption(f"Run folder `{shown_path(run_dir)}`: {plain(workspace.describe_run(Path(run_dir)))}")
+        results, compare, per_question = st.tabs(navigate.TABS, key=navigate.TAB_KEY, on_change="rerun")
     with results:
         results_ui(run)
     with compare:
@@ -43,7 +46,7 @@ def run_tabs(run_dir: str) -> None:
         else:
             compare_ui(run, run_dir, stamp)
     with per_question:
-        per_query_ui(run)
+        per_query_ui(run, run_dir)
 
 
 def open_ui(workdir: Path) -> str | None:
@@ -94,7 +97,10 @@ def main() -> None:
     run_ui(board, busy, uploads, settings, ready)
     if st.session_state.get("new_run"):
         st.divider()
+        jump = navigate.just_finished(st.session_state["new_run"])
         run_tabs(st.session_state["new_run"])
+        if jump:
+            navigate.scroll_to_results()
 
 
 main()

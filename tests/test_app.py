@@ -30,6 +30,7 @@ from adapt.explain import SYSTEMS, interpret_change
 from adapt.report import metrics_table, outcome
 from app import jobs, workspace
 from app.compare import arrow
+from app.passages import highlighted, query_words
 from app.ui import plain
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -349,6 +350,10 @@ def test_run_works_in_the_background_and_a_second_press_is_refused(app_dir, tiny
     no_problems(at)
     assert len(list((app_dir / "runs").iterdir())) == 1  # the refused press made nothing
     assert any(s.startswith("Finished in ") for s in texts(at.success))
+    assert at.session_state["run_tab"] == "3. Results"  # the new run's results, scrolled into view once
+    assert ['scrollIntoView' in h.proto.body for h in at.get("html")] == [True]
+    at.run()
+    assert not at.get("html") and at.session_state["run_tab"] == "3. Results"
     assert [t.label for t in at.tabs] == ["3. Results", "4. Compare search", "5. Per question"]
     run_dir = next((app_dir / "runs").iterdir())
     report = json.loads((run_dir / "report.json").read_text())
@@ -535,6 +540,13 @@ def expected_badge(rank: int, base_ranks: dict[str, int], pid: str) -> str:
     return f"{'▲ up' if was > rank else '▼ down'} {abs(was - rank)} · was #{was}"
 
 
+def pinned_rank(which: str, pid: str, ranks: dict[str, dict[str, int]]) -> str:
+    rank = ranks[which].get(pid)
+    if rank is None:
+        return "**not in the top 100**"
+    return f"**#{rank}**" if which == "base" else f"**#{rank}** [{expected_badge(rank, ranks['base'], pid)}]"
+
+
 def test_compare_search_shows_every_system_as_a_diff_and_never_reencodes(app_dir, finished_run, monkeypatch):
     import adapt.index
     import adapt.models
@@ -549,7 +561,9 @@ def test_compare_search_shows_every_system_as_a_diff_and_never_reencodes(app_dir
     relevant = run.test.relevant_docs[found["query_id"]]
     expected = {which: [(h.rank, h.passage_id) for h in run.retriever(which).search(found["question"], 50)]
                 for which in run.systems()}
-    base_ranks = {h.passage_id: h.rank for h in run.retriever("base").search(found["question"], 100)}
+    full = {which: {h.passage_id: h.rank for h in run.retriever(which).search(found["question"], 100)}
+            for which in run.systems()}
+    base_ranks = full["base"]
 
     calls = {"load model": 0, "load index": 0, "encode passages": 0}
 
@@ -574,10 +588,21 @@ def test_compare_search_shows_every_system_as_a_diff_and_never_reencodes(app_dir
     compare = tab(at, "4. Compare search")
     assert compare.text_input(key="query").value == found["question"]
 
-    passages = "passage" if len(relevant) == 1 else "passages"
-    assert (f"This is a test question: ✓ marks its relevant {passages} in every column; a badge says how far each "
-            "result moved against base.") in texts(compare.caption)
-    assert [e.label for e in compare.expander] == [f"Its relevant {passages}"]
+    one = len(relevant) == 1
+    assert ("This is a test question: " + ("its relevant passage comes" if one else
+                                           f"its {len(relevant)} relevant passages come")
+            + f" first, with {'its' if one else 'their'} rank under each system. Below, ✓ marks "
+            f"{'it' if one else 'them'} and a badge says how far each result moved against base.") in texts(
+        compare.caption)
+    assert not compare.expander
+    words = query_words(found["question"])
+    pinned = [m for m in texts(compare.markdown) if m.startswith(":green-badge[✓ relevant] `")]
+    order = sorted(relevant, key=lambda pid: (min(r.get(pid, 101) for r in full.values()), pid))
+    assert pinned == [f":green-badge[✓ relevant] `{pid}` {highlighted(run.test.corpus[pid], words)}"
+                      for pid in order]  # the relevant passages first, best placed first
+    said = [re.sub(r" :\w+-badge\[(.+)\]$", r" [\1]", m) for m in texts(compare.markdown)
+            if re.match(r"(Base|Fine-tuned|Hybrid): \*\*", m)]  # each relevant passage's rank under each system
+    assert said == [f"{SYSTEMS[which]}: " + pinned_rank(which, pid, full) for pid in order for which in run.systems()]
     titles = ("Base", "Fine-tuned", "Hybrid")
     columns = [c for c in compare.columns if c.subheader and c.subheader[0].value in titles]
     assert [c.subheader[0].value for c in columns] == list(titles)
@@ -589,13 +614,11 @@ def test_compare_search_shows_every_system_as_a_diff_and_never_reencodes(app_dir
     assert [c.caption[0].value for c in columns] == [plain(base_model), tuned,
                                                      plain("BM25 + ") + dense + plain(f" ({how}, chosen on dev)")]
     for column, which in zip(columns, run.systems()):
-        rank = found[f"{which}_rank"]
         lines = texts(column.markdown)
-        if pd.notna(rank):
-            below = "" if rank <= 50 else " (below the 50 shown)"
-            assert f"Relevant passage at **rank {int(rank)}**{below}" in lines
         heads = [HEAD.match(line) for line in lines if line.startswith("**")]
         assert [(int(h[1]), h[2]) for h in heads] == expected[which]
+        passages = [lines[i + 1] for i, line in enumerate(lines) if HEAD.match(line)]
+        assert passages == [highlighted(run.test.corpus[pid], words) for _, pid in expected[which]]
         assert [h[2] for h in heads if h[3]] == [pid for _, pid in expected[which] if pid in relevant]
         badges = [h[5] for h in heads]
         if which == "base":
@@ -610,8 +633,23 @@ def test_compare_search_shows_every_system_as_a_diff_and_never_reencodes(app_dir
     for column in [c for c in compare.columns if c.subheader and c.subheader[0].value in titles]:
         lines = texts(column.markdown)
         assert len([line for line in lines if re.match(r"\*\*\d+\.\*\* score ", line)]) == 50
-        assert not any("✓ relevant" in line or line.startswith("Relevant passage") for line in lines)
+        assert not any("✓ relevant" in line for line in lines)
+    assert any(c.startswith("Your own query: no passage is known to be relevant to it.") for c in texts(
+        compare.caption)) and not [m for m in texts(compare.markdown) if m.startswith(":green-badge[✓ relevant]")]
     assert calls == {"load model": 2, "load index": 2, "encode passages": 0}  # cached across reruns, shared by hybrid
+
+
+def test_query_words_are_highlighted_and_a_passage_shows_as_typed():
+    words = query_words("How do I get rid of tiny green bugs on my roses?")
+    assert words == {"rid", "tiny", "green", "bug", "rose"}  # no stop words or question words; no plural s
+    passage = "Aphids: tiny <b>bugs</b> [click](http://x) on a **Rose**; grass_roots $x$"
+    assert highlighted(passage, words) == (
+        "Aphids\\: :orange-background[tiny] \\<b\\>:orange-background[bugs]\\</b\\> \\[click\\]\\(http\\://x\\) "
+        "on a \\*\\*:orange-background[Rose]\\*\\*; grass\\_roots \\$x\\$")
+    assert highlighted("nothing to see", words) == "nothing to see"
+    assert query_words("pigweed that roundup won't kill") == {"pigweed", "roundup", "kill"}
+    assert highlighted("it won't kill pigweeds", {"won", "kill", "pigweed"}) == (
+        "it won't :orange-background[kill] :orange-background[pigweeds]")
 
 
 def test_the_question_picker_puts_the_worst_or_the_best_first(app_dir, finished_run):
@@ -686,6 +724,37 @@ def test_per_question_view_counts_and_filters_by_outcome(app_dir, finished_run):
     assert len(table) == outcomes.get("worse", 0) and (table["rank_change"] < 0).all()
     tab(at, "5. Per question").radio(key="pq_filter").set_value("All").run()
     assert len(tab(at, "5. Per question").dataframe[0].value) == len(per_query)
+
+
+def test_a_selected_per_question_row_opens_that_question_in_compare(app_dir, finished_run):
+    from adapt.runs import open_run
+
+    run = open_run(finished_run)
+    at = open_run_page(finished_run)
+    assert at.session_state["run_tab"] == "3. Results"
+    view = tab(at, "5. Per question")
+    view.radio(key="pq_filter").set_value("All").run()
+    table = tab(at, "5. Per question").dataframe[0].value
+    assert texts(tab(at, "5. Per question").caption)[-1].endswith(
+        "Select a row (the box at its left) to open that question in Compare search.")
+    row = 2
+    question = table["question"].iloc[row]
+    qid = run.question_id(question)
+
+    at.session_state[f"per_query:{finished_run}"] = {"selection": {"rows": [row], "columns": [], "cells": []}}
+    at.run()  # as a click on the row's box in a browser
+    no_problems(at)
+    assert at.session_state["run_tab"] == "4. Compare search"
+    compare = tab(at, "4. Compare search")
+    assert compare.selectbox(key=f"pick:{finished_run}").value == qid
+    assert compare.text_input(key="query").value == question
+    assert any(c.startswith("This is a test question: ") for c in texts(compare.caption))
+    assert not compare.warning and not any("Session State" in w for w in texts(at.warning))
+
+    other = next(q for q in run.test.queries if q != qid)  # the row stays selected; it no longer steers
+    compare.selectbox(key=f"pick:{finished_run}").set_value(other).run()
+    assert tab(at, "4. Compare search").text_input(key="query").value == run.test.queries[other]
+    assert at.session_state["run_tab"] == "4. Compare search"
 
 
 # ----------------------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
-"""End to end in a real headless Chromium: upload the sample through the page, run with the tiny
-models, search, and see passages in both result columns.
+"""End to end in a real headless Chromium, as a person walks it: upload the sample through the page, run
+with the tiny models, read the headline (scrolled into view), compare a typed query with movement badges,
+and open a per-question row in Compare, where its relevant passages come first.
 
 Uses Debian's ``chromium`` (never a downloaded browser), driven by playwright-python. Every wait is
 bounded, and the app server is stopped in a ``finally``. Screenshots go under ``tmp_path`` and, when
@@ -30,6 +31,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 SERVER_START_S = 90
 STEP_MS = 60_000
 RUN_MS = 300_000
+HEADER_PX, ROW_PX, ROW_BOX_X = 35, 35, 18  # a dataframe's header and row height, and its row boxes' column
 
 pytestmark = [
     pytest.mark.browser,
@@ -139,21 +141,34 @@ def test_upload_run_and_compare_in_a_real_browser(app_url, tiny, tmp_path):
 
             page.get_by_role("button", name="Run the adaptation").click()
             # the progress bar, unless the tiny run is already done by the time we look
-            expect(page.get_by_test_id("stProgress").or_(page.get_by_role("tab", name="3. Results")).first
-                   ).to_be_visible()
+            progress = page.get_by_test_id("stProgress")
+            expect(progress.or_(page.get_by_role("tab", name="3. Results")).first).to_be_visible()
+            expect(progress.or_(page.get_by_role("tab", name="3. Results")).first).to_contain_text(
+                re.compile(r"· \d+:\d\d elapsed|3\. Results"))
+            shot_by = time.monotonic() + 60  # a screenshot of the bar in training, if the tiny run gets there
+            while time.monotonic() < shot_by and progress.is_visible():
+                if "Training" in (progress.text_content() or ""):
+                    progress.evaluate("e => e.scrollIntoView({block: 'center'})")
+                    page.screenshot(path=tmp_path / "adapt_app_progress.png")
+                    break
+                page.wait_for_timeout(250)
+            top(page, "h1")  # looking at the top of the page, far above where the results will be
             expect(page.get_by_role("tab", name="3. Results")).to_be_visible(timeout=RUN_MS)
             expect(page.get_by_text("Finished in")).to_be_visible()
             settle(page)
             headline = page.locator(".st-key-headline")
+            expect(headline).to_be_in_viewport(ratio=1)  # the page jumped to the results, no scrolling by hand
+            page.wait_for_timeout(1000)  # the jump holds for a moment while the page below is drawn
             expect(headline).to_contain_text(re.compile(r"(Fine-tuned|Hybrid): test NDCG@10 change"))
             expect(headline).to_contain_text(re.compile(r"held-out test questions,? (its|the fine-tuned model's) "
                                                         r"NDCG@10 is "))
             assert "\\" not in headline.inner_text()  # escaped text shows as itself
-            top(page, ".st-key-run")
             page.screenshot(path=tmp_path / "adapt_app_results.png")
 
             page.get_by_role("tab", name="4. Compare search").click()
+            settle(page)
             enter(page, "query", "tiny green bugs all over my rose buds")
+            expect(page.get_by_text("Your own query: no passage is known to be relevant to it.")).to_be_visible()
             for which in ("base", "finetuned", "hybrid"):
                 cards = page.locator(f".st-key-hits_{which} [class*='st-key-hit_{which}_']")
                 expect(cards).to_have_count(5)
@@ -163,11 +178,32 @@ def test_upload_run_and_compare_in_a_real_browser(app_url, tiny, tmp_path):
                     moved = re.search(r"▲ up \d+ · was #\d+|▼ down \d+ · was #\d+|= same|\bnew\b",
                                       card.inner_text())
                     assert (moved is None) == (which == "base"), card.inner_text()[:200]
-            top(page, ".st-key-query")
-            shot = tmp_path / "adapt_app_compare.png"
-            page.screenshot(path=shot)
-            for name in ("adapt_app_preview.png", "adapt_app_results.png"):
-                keep(tmp_path / name)
-            keep(shot)
+
+            page.get_by_role("tab", name="5. Per question").click()
+            settle(page)
+            page.get_by_text("All", exact=True).click()
+            settle(page)
+            table = page.get_by_test_id("stDataFrame").filter(visible=True)
+            expect(table).to_be_visible()
+            top(page, "[data-testid=stDataFrame] >> visible=true")
+            page.wait_for_timeout(500)
+            per_query = pd.read_csv(next((tmp_path / "app" / "runs").iterdir()) / "per_query.csv")
+            question = per_query.sort_values("rank_change", ascending=False, kind="stable")["question"].iloc[0]
+            table.click(position={"x": ROW_BOX_X, "y": HEADER_PX + ROW_PX // 2})  # the first row's box
+            settle(page)
+            expect(page.get_by_role("tab", name="4. Compare search")).to_have_attribute("aria-selected", "true")
+            expect(page.locator(".st-key-query input")).to_have_value(question)
+            pinned = page.locator("[class*='st-key-pinned_']")
+            expect(pinned.first).to_be_visible()
+            expect(pinned.first).to_contain_text("✓ relevant")
+            expect(pinned.first).to_contain_text(re.compile(r"Base: (#\d+|not in the top 100)"))
+            expect(pinned.first).to_contain_text(re.compile(r"Fine-tuned: (#\d+ (▲ up|▼ down|= same|new)|not in)"))
+            expect(page.get_by_text(re.compile(r"^This is a test question: its"))).to_be_visible()
+            top(page, ".st-key-pick_order")
+            page.screenshot(path=tmp_path / "adapt_app_compare.png")
+            for name in ("adapt_app_preview.png", "adapt_app_progress.png", "adapt_app_results.png",
+                         "adapt_app_compare.png"):
+                if (tmp_path / name).exists():
+                    keep(tmp_path / name)
         finally:
             browser.close()
