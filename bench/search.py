@@ -12,7 +12,7 @@ queries in one call (evaluation); "1-query" latency searches them one at a time 
     python -m bench.search                 # 10k, 100k, 1M vectors
     python -m bench.search --quick         # 10k vectors, few passages
     python -m bench.search --no-encode --sizes 1000000,10000000 --queries 100 --repeats 1  # the 10M row
-    python -m bench.search --real-vs-synthetic --real-passages 12000 --queries 500  # real against synthetic
+    python -m bench.search --real-vs-synthetic --real-passages 10000 --queries 500  # real against synthetic
 
 ``--real-vs-synthetic`` asks whether the synthetic vectors flatter the approximate indexes: it encodes the
 shared corpora's passages with minilm (all, or a random sample) and questions from their pairs files,
@@ -196,11 +196,12 @@ def real_embeddings(args) -> tuple[np.ndarray, np.ndarray]:
     questions = sorted({q for name in DATASETS for q in pd.read_csv(DATA / name / "pairs.csv", dtype=str)["question"]})
     questions = list(np.random.default_rng(args.seed).choice(questions, args.queries, replace=False))
     Path(args.scratch).mkdir(parents=True, exist_ok=True)
-    cached = Path(args.scratch) / f"bench-search-minilm-{len(passages)}-{args.queries}-{args.seed}.npz"
+    cached = Path(args.scratch) / f"bench-search-minilm-{len(passages)}-{args.queries}-{args.seed}-{args.real_max_tokens}.npz"
     if cached.exists():
         saved = np.load(cached)
         return saved["passages"], saved["questions"]
     model = load_model("minilm")
+    model.max_seq_length = args.real_max_tokens or model.max_seq_length
     start, chunks = time.perf_counter(), []
     for s in range(0, len(passages), 2048):
         chunks.append(encode_passages(model, passages[s:s + 2048]))
@@ -280,6 +281,8 @@ def main(argv=None) -> int:
                              "corpora and on as many synthetic vectors")
     parser.add_argument("--real-passages", type=int, default=0, help="with --real-vs-synthetic: a random "
                         "sample of N passages (0: all)")
+    parser.add_argument("--real-max-tokens", type=int, default=0, help="with --real-vs-synthetic: truncate "
+                        "passages to N tokens (0: minilm's 256)")
     args = parser.parse_args(argv)
     if args.real_vs_synthetic:
         return compare_main(args)
@@ -329,7 +332,8 @@ def compare_main(args) -> int:
     columns = ["vectors", "method", "recall@10 real", "recall@10 synthetic", "self-query recall@10 real",
                "self-query recall@10 synthetic", "note"]
     body = (f"recall@10 against exact search, real against synthetic vectors of the same count: \"real\" is "
-            f"minilm (384-d) over the passages of every shared corpus ({', '.join(DATASETS)}; deduplicated), "
+            f"minilm (384-d{f', {args.real_max_tokens} tokens' if args.real_max_tokens else ''}) over "
+            f"{'a random sample of ' if args.real_passages else ''}the passages of every shared corpus ({', '.join(DATASETS)}; deduplicated), "
             f"queried with {args.queries} questions drawn from their pairs files; \"synthetic\" is as many "
             "clustered vectors as part 2 of this benchmark makes (n/1000 clusters, normalised), queried with "
             f"{args.queries} held-out vectors from the same clusters. \"self-query\" is "
