@@ -12,6 +12,12 @@ queries in one call (evaluation); "1-query" latency searches them one at a time 
     python -m bench.search                 # 10k, 100k, 1M vectors
     python -m bench.search --quick         # 10k vectors, few passages
     python -m bench.search --no-encode --sizes 1000000,10000000 --queries 100 --repeats 1  # the 10M row
+    python -m bench.search --real-vs-synthetic --real-passages 10000 --queries 500  # real against synthetic
+
+``--real-vs-synthetic`` asks whether the synthetic vectors flatter the approximate indexes: it encodes the
+shared corpora's passages with minilm (all, or a random sample) and questions from their pairs files,
+and measures recall@10 against exact search of each approximate kind on them and on as many synthetic
+vectors, side by side.
 """
 
 from __future__ import annotations
@@ -24,8 +30,9 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
-from bench.common import DATA, append_results, load_model, machine_facts, median, quiet_logs, table
+from bench.common import DATA, DATASETS, append_results, load_model, machine_facts, median, quiet_logs, table
 
 K = 10
 
@@ -176,6 +183,65 @@ def search_rows(args) -> list[dict]:
     return rows
 
 
+def real_embeddings(args) -> tuple[np.ndarray, np.ndarray]:
+    """minilm embeddings of every shared corpus's passages (or the first --real-passages) and of
+    --queries questions drawn from the shared pairs files, kept under --scratch for a re-run."""
+    from adapt.data import load_corpus
+    from adapt.index import encode_passages, encode_queries
+
+    passages = list(dict.fromkeys(p for name in DATASETS for p in load_corpus(DATA / name / "corpus.csv")))
+    if 0 < args.real_passages < len(passages):  # a random sample, so every corpus is in it
+        rows = np.sort(np.random.default_rng(args.seed).choice(len(passages), args.real_passages, replace=False))
+        passages = [passages[i] for i in rows]
+    questions = sorted({q for name in DATASETS for q in pd.read_csv(DATA / name / "pairs.csv", dtype=str)["question"]})
+    questions = list(np.random.default_rng(args.seed).choice(questions, args.queries, replace=False))
+    Path(args.scratch).mkdir(parents=True, exist_ok=True)
+    cached = Path(args.scratch) / f"bench-search-minilm-{len(passages)}-{args.queries}-{args.seed}-{args.real_max_tokens}.npz"
+    if cached.exists():
+        saved = np.load(cached)
+        return saved["passages"], saved["questions"]
+    model = load_model("minilm")
+    model.max_seq_length = args.real_max_tokens or model.max_seq_length
+    start, chunks = time.perf_counter(), []
+    for s in range(0, len(passages), 2048):
+        chunks.append(encode_passages(model, passages[s:s + 2048]))
+        print(f"encoded {s + len(chunks[-1])} of {len(passages)} passages in {time.perf_counter() - start:.0f} s",
+              flush=True)
+    vectors, queries = np.vstack(chunks), encode_queries(model, questions)
+    np.savez(cached, passages=vectors, questions=queries)
+    return vectors, queries
+
+
+def real_vs_synthetic_rows(args) -> list[dict]:
+    """recall@10 against exact search of each approximate kind, on real minilm embeddings and on as many
+    clustered synthetic vectors of the same dimension, with held-out queries on both sides."""
+    import faiss
+
+    from adapt.index import PQ_MIN, build_faiss, exact_search, recall_against_flat, searchable
+
+    real, real_queries = real_embeddings(args)
+    rng = np.random.default_rng(args.seed)
+    path = Path(args.scratch) / f"bench-search-{len(real)}-{real.shape[1]}.npy"
+    try:
+        synthetic = clustered_file(path, len(real), real.shape[1], rng)
+        synthetic_queries, synthetic = _queries_near(synthetic, len(real_queries), rng), synthetic[:]
+    finally:
+        path.unlink(missing_ok=True)
+    sides = {"real": (real, real_queries), "synthetic": (synthetic, synthetic_queries)}
+    exact = {name: exact_search(queries, vectors, K)[1] for name, (vectors, queries) in sides.items()}
+    rows = []
+    for kind in ("hnsw", "ivf", "ivf-pq") if len(real) >= PQ_MIN else ("hnsw", "ivf"):
+        row = {"vectors": len(real), "method": f"faiss {kind}"}
+        for name, (vectors, queries) in sides.items():
+            index = build_faiss(vectors, kind, args.seed)
+            row[f"recall@10 {name}"] = recall(searchable(index, vectors).search(queries, K)[1], exact[name])
+            row[f"self-query recall@10 {name}"] = recall_against_flat(index, vectors, K, args.queries, args.seed)
+        row["note"] = _settings(index, faiss)
+        rows.append(row)
+        print(rows[-1], flush=True)
+    return rows
+
+
 def _queries_near(vectors: VectorFile, count: int, rng: np.random.Generator, spread: float = 0.35) -> np.ndarray:
     """Held-out queries: a random corpus vector plus fresh noise, normalised (so they sit in the clusters)."""
     base = vectors[np.sort(rng.choice(len(vectors), count, replace=False))]
@@ -210,7 +276,16 @@ def main(argv=None) -> int:
     parser.add_argument("--scratch", default=tempfile.gettempdir(), help="folder for the vector files (10M x 384: 15 GB)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="10k vectors, 64 passages, 1 repeat")
+    parser.add_argument("--real-vs-synthetic", action="store_true",
+                        help="instead: recall@10 of each approximate kind on real minilm embeddings of the shared "
+                             "corpora and on as many synthetic vectors")
+    parser.add_argument("--real-passages", type=int, default=0, help="with --real-vs-synthetic: a random "
+                        "sample of N passages (0: all)")
+    parser.add_argument("--real-max-tokens", type=int, default=0, help="with --real-vs-synthetic: truncate "
+                        "passages to N tokens (0: minilm's 256)")
     args = parser.parse_args(argv)
+    if args.real_vs_synthetic:
+        return compare_main(args)
     if args.quick:
         args.sizes, args.passages, args.repeats, args.queries, args.single = "10000", 64, 1, 100, 10
     args.sizes = [int(s) for s in str(args.sizes).split(",")]
@@ -247,6 +322,25 @@ def main(argv=None) -> int:
     print("\n".join(lines))
     append_results("bench.search", "Search and encode throughput" + (" (--quick)" if args.quick else ""),
                    body, facts, started)
+    return 0
+
+
+def compare_main(args) -> int:
+    quiet_logs()
+    started, facts = time.perf_counter(), machine_facts()
+    rows = real_vs_synthetic_rows(args)
+    columns = ["vectors", "method", "recall@10 real", "recall@10 synthetic", "self-query recall@10 real",
+               "self-query recall@10 synthetic", "note"]
+    body = (f"recall@10 against exact search, real against synthetic vectors of the same count: \"real\" is "
+            f"minilm (384-d{f', {args.real_max_tokens} tokens' if args.real_max_tokens else ''}) over "
+            f"{'a random sample of ' if args.real_passages else ''}the passages of every shared corpus ({', '.join(DATASETS)}; deduplicated), "
+            f"queried with {args.queries} questions drawn from their pairs files; \"synthetic\" is as many "
+            "clustered vectors as part 2 of this benchmark makes (n/1000 clusters, normalised), queried with "
+            f"{args.queries} held-out vectors from the same clusters. \"self-query\" is "
+            "`adapt.index.recall_against_flat` (indexed vectors as queries: what report.json records). Indexes "
+            "are built by `adapt.index.build_faiss` with adapt's settings.\n\n" + table(rows, columns))
+    print(table(rows, columns))
+    append_results("bench.search", "Search: recall on real against synthetic vectors", body, facts, started)
     return 0
 
 
