@@ -12,7 +12,7 @@ from adapt.explain import SYSTEMS, about_text, interpret_change, metric_label, s
 from adapt.report import metrics_table, outcome
 from adapt.runs import Run
 from app import navigate
-from app.charts import charts_ui, metrics_chart  # noqa: F401 (tests/test_app.py imports metrics_chart here)
+from app.charts import charts_ui
 from app.ui import kept, plain, shown_path
 
 HEADLINE_COLOURS = {"better": "green", "worse": "red", "unclear": "gray"}  # only what the interval supports

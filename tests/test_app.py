@@ -465,7 +465,7 @@ def test_results_lead_with_the_test_change_then_the_pick_table_and_chart(app_dir
 
 
 def test_the_chart_draws_each_system_s_change_against_base(finished_run):
-    from app.results import metrics_chart
+    from app.charts import metrics_chart
 
     report = json.loads((finished_run / "report.json").read_text())
     chart = metrics_chart(report).to_dict()
