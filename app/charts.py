@@ -28,13 +28,13 @@ ZERO = {"color": "#808080", "strokeWidth": 1}  # the base line: no change
 
 
 def charts_ui(run: Run) -> None:
-    system, changes = rank_changes(run.report, run.per_query)
-    st.altair_chart(change_chart(run.report, run.per_query), key="chart")
+    system, changes = rank_changes(run.report, run.per_query)  # once, for the histogram and its caption
+    st.altair_chart(change_chart(run.report, system, changes), key="chart")
     st.caption(moves_text(system, changes))
 
 
-def change_chart(report: dict, per_query: pd.DataFrame) -> alt.VConcatChart:
-    return (alt.vconcat(intervals_chart(report), rank_chart(report, per_query), metrics_chart(report))
+def change_chart(report: dict, system: str, changes: pd.Series) -> alt.VConcatChart:
+    return (alt.vconcat(intervals_chart(report), rank_chart(system, changes), metrics_chart(report))
             .resolve_scale(color="independent", strokeDash="independent"))  # the histogram colours moves, not systems
 
 
@@ -71,9 +71,8 @@ def rank_changes(report: dict, per_query: pd.DataFrame) -> tuple[str, pd.Series]
     return system, rank_change(per_query["base_rank"], per_query[f"{system}_rank"])
 
 
-def rank_chart(report: dict, per_query: pd.DataFrame) -> alt.Chart:
-    """A histogram of the rank changes: one bar per change, green up, red down, grey same."""
-    system, changes = rank_changes(report, per_query)
+def rank_chart(system: str, changes: pd.Series) -> alt.Chart:
+    """A histogram of ``rank_changes``: one bar per change, green up, red down, grey same."""
     counts = changes.value_counts().sort_index()
     frame = pd.DataFrame({"change": counts.index.astype(int), "questions": counts.to_numpy(dtype=int)})
     frame["start"], frame["end"] = frame["change"] - 0.5, frame["change"] + 0.5

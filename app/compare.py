@@ -13,7 +13,7 @@ from adapt.explain import SYSTEMS, model_name
 from adapt.hybrid import DEPTH
 from adapt.runs import Run
 from app.navigate import picker_key
-from app.passages import highlighted, query_words
+from app.passages import clipped, highlighted, query_words
 from app.ui import kept, plain, retriever
 
 ORDERS = ("Worst first", "Best first")
@@ -130,7 +130,18 @@ def hits_ui(which: str, hits, relevant: set[str], base_ranks: dict[str, int], wo
                 mark = " :green-badge[✓ relevant]" if hit.passage_id in relevant else ""
                 moved = "" if which == "base" else " " + movement(hit.rank, base_ranks.get(hit.passage_id))
                 st.markdown(f"**{hit.rank}.** score {hit.score:.3f} · `{hit.passage_id}`{mark}{moved}")
-                st.markdown(highlighted(hit.text, words))
+                passage_ui(hit.text, words)
+
+
+def passage_ui(text: str, words: set[str]) -> None:
+    """A result's passage, clipped to about three lines with the whole of it in an expander below."""
+    head = clipped(text)
+    if head is None:
+        st.markdown(highlighted(text, words))
+        return
+    st.markdown(highlighted(head, words) + " …")
+    with st.expander("Whole passage"):
+        st.markdown(highlighted(text, words))
 
 
 def model_used(run: Run, which: str) -> str:

@@ -1,5 +1,6 @@
 """How Compare shows a passage: as plain text (it is a person's data, so markdown, links and HTML in it show
-as typed, never rendered) with the query's words highlighted.
+as typed, never rendered) with the query's words highlighted, clipped to about three lines (``clipped``) so
+the columns' results stay level, the whole passage one click away.
 
 A query word is any word of the query except BM25's English stop words and the words questions are made
 of ("how", "do", "my" ...) and contractions, so "tiny green bugs on my roses" marks "tiny", "green", "bugs" and "roses".
@@ -21,6 +22,8 @@ QUESTION_WORDS = {"how", "what", "why", "when", "where", "which", "who", "whom",
 IGNORED = set(STOPWORDS_EN) | QUESTION_WORDS
 WORD = re.compile(r"\w+(?:['’]\w+)*")  # "won't" is one word, not "won" and "t"
 MARK = ":orange-background[{}]"
+CLIP = 240  # characters of a result shown before "Whole passage": about three lines of a Compare column
+SLACK = 60  # a passage at most this much longer than CLIP is shown whole: hiding one short line helps nobody
 
 
 def stem(word: str) -> str:
@@ -44,3 +47,13 @@ def highlighted(text: str, words: set[str]) -> str:
             end = match.end()
     parts.append(plain(text[end:]))
     return "".join(parts)
+
+
+def clipped(text: str, limit: int = CLIP) -> str | None:
+    """The start of ``text`` cut at the last word boundary within ``limit`` characters, or None when the
+    whole passage is short enough to show (no longer than ``limit + SLACK``)."""
+    text = str(text)
+    if len(text) <= limit + SLACK:
+        return None
+    cut = text.rfind(" ", 0, limit + 1)
+    return text[:cut if cut > 0 else limit].rstrip()

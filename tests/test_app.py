@@ -30,7 +30,7 @@ from adapt.explain import SYSTEMS, interpret_change
 from adapt.report import metrics_table, outcome
 from app import jobs, workspace
 from app.compare import arrow
-from app.passages import highlighted, query_words
+from app.passages import CLIP, SLACK, clipped, highlighted, query_words
 from app.ui import plain
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -594,7 +594,7 @@ def test_compare_search_shows_every_system_as_a_diff_and_never_reencodes(app_dir
             + f" first, with {'its' if one else 'their'} rank under each system. Below, ✓ marks "
             f"{'it' if one else 'them'} and a badge says how far each result moved against base.") in texts(
         compare.caption)
-    assert not compare.expander
+    assert {e.label for e in compare.expander} <= {"Whole passage"}  # nothing folded but long results
     words = query_words(found["question"])
     pinned = [m for m in texts(compare.markdown) if m.startswith(":green-badge[✓ relevant] `")]
     order = sorted(relevant, key=lambda pid: (min(r.get(pid, 101) for r in full.values()), pid))
@@ -618,7 +618,11 @@ def test_compare_search_shows_every_system_as_a_diff_and_never_reencodes(app_dir
         heads = [HEAD.match(line) for line in lines if line.startswith("**")]
         assert [(int(h[1]), h[2]) for h in heads] == expected[which]
         passages = [lines[i + 1] for i, line in enumerate(lines) if HEAD.match(line)]
-        assert passages == [highlighted(run.test.corpus[pid], words) for _, pid in expected[which]]
+        assert passages == [shown(run.test.corpus[pid], words) for _, pid in expected[which]]
+        long = [pid for _, pid in expected[which] if clipped(run.test.corpus[pid]) is not None]
+        assert [e.label for e in column.expander] == ["Whole passage"] * len(long)
+        assert [texts(e.markdown) for e in column.expander] == [
+            [highlighted(run.test.corpus[pid], words)] for pid in long]  # the whole passage one click away
         assert [h[2] for h in heads if h[3]] == [pid for _, pid in expected[which] if pid in relevant]
         badges = [h[5] for h in heads]
         if which == "base":
@@ -637,6 +641,22 @@ def test_compare_search_shows_every_system_as_a_diff_and_never_reencodes(app_dir
     assert any(c.startswith("Your own query: no passage is known to be relevant to it.") for c in texts(
         compare.caption)) and not [m for m in texts(compare.markdown) if m.startswith(":green-badge[✓ relevant]")]
     assert calls == {"load model": 2, "load index": 2, "encode passages": 0}  # cached across reruns, shared by hybrid
+
+
+def shown(text: str, words: set[str]) -> str:
+    """What a Compare result shows of a passage before it is expanded."""
+    head = clipped(text)
+    return highlighted(text, words) if head is None else highlighted(head, words) + " …"
+
+
+def test_a_long_passage_is_clipped_at_a_word_boundary_and_a_short_one_shown_whole():
+    short = "word " * ((CLIP + SLACK) // 5)
+    assert clipped(short.strip()) is None and clipped("") is None
+    long = "aphids " * 100
+    head = clipped(long)
+    assert head is not None and len(head) <= CLIP and long.startswith(head) and head.endswith("aphids")
+    assert len(clipped("x" * 1000)) == CLIP  # one endless word is cut where it must be
+    assert shown(long, {"aphid"}).endswith(":orange-background[aphids] …")
 
 
 def test_query_words_are_highlighted_and_a_passage_shows_as_typed():

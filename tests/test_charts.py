@@ -81,7 +81,7 @@ def test_a_report_from_before_hybrid_draws_its_one_interval():
 
 
 def test_the_histogram_counts_the_recommended_system_s_rank_changes():
-    spec = charts.rank_chart(made_up_report("hybrid"), made_up_per_query()).to_dict()
+    spec = charts.rank_chart(*charts.rank_changes(made_up_report("hybrid"), made_up_per_query())).to_dict()
     # base minus hybrid: 1-1, 6-2, 3-5, 101-4, 2-2, 101-101
     assert rows(spec) == [
         {"change": -2, "questions": 1, "start": -2.5, "end": -1.5, "moved": "down"},
