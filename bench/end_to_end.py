@@ -9,6 +9,14 @@ cache (the bundled models are shared, so mpnet is not unpacked again), i.e. a fi
     python -m bench.end_to_end --quick              # the sample data command only
     python -m bench.end_to_end --from-log /tmp/askext.log --from-run /tmp/runs/askext
                                                     # also record a run made elsewhere (single run)
+    python -m bench.end_to_end --commands askextension,agxqa --precisions fp32,bf16
+                                                    # each command under each --precision: time and quality
+
+With ``--precisions`` the first one listed is the reference: for every other, the table gives each
+command's wall-time ratio to it and the change of test NDCG@10 for the fine-tuned model and the
+recommended system, with a paired bootstrap interval over the test questions (both runs split the
+data with the same seed, so they share their test questions). The speed issue's rule: a precision
+"holds" quality where the change is within 0.005 or its interval spans 0.
 """
 
 from __future__ import annotations
@@ -31,7 +39,11 @@ COMMANDS = {
     "sample": ["sample_data/agriculture_pairs.csv", "--corpus", "sample_data/agriculture_corpus.csv"],
     "askextension": [str(Path(os.path.relpath(DATA, ROOT)) / "askextension-kb-california" / "pairs.csv"),
                      "--base", "minilm", "--guide", "mpnet"],
+    "agxqa": [str(Path(os.path.relpath(DATA, ROOT)) / "agxqa-agriculture-sample" / "pairs.csv"),
+              "--corpus", str(Path(os.path.relpath(DATA, ROOT)) / "agxqa-agriculture-sample" / "corpus.csv"),
+              "--base", "minilm", "--guide", "mpnet"],
 }
+QUALITY_TOLERANCE = 0.005  # NDCG@10: the speed issue's "quality must not move"
 
 
 def run_once(extra: list[str], out: Path, cache: Path | None) -> dict:
@@ -64,10 +76,47 @@ def run_once(extra: list[str], out: Path, cache: Path | None) -> dict:
     if child.returncode != 0:
         raise SystemExit(f"adapt.run failed ({child.returncode}):\n{''.join(output)[-3000:]}")
     report = json.loads((out / "report.json").read_text())
-    return {"wall": wall, "peak_mb": peak_kb / 1024 if peak_kb > before else None, "polled_mb": polled / 2**20,
+    import pandas as pd
+
+    return {"ndcg": {system: values.get("ndcg@10") for system, values in report.get("metrics", {}).items()},
+            "recommended": report.get("recommended"),
+            "per_query": pd.read_csv(out / "per_query.csv", dtype={"query_id": str}),
+            "precision": (report.get("precision") or {}).get("used"),
+            "wall": wall, "peak_mb": peak_kb / 1024 if peak_kb > before else None, "polled_mb": polled / 2**20,
             "timings": report.get("timings", {}), "counts": report.get("data", {}), "models": _models(report),
             "steps": report.get("training", {}).get("steps"),
             "command": "python -m adapt.run " + " ".join(shlex.quote(a) for a in [*extra, "--out", "<tmp>"])}
+
+
+def precision_table(results: dict[str, list[dict]], names: list[str], precisions: list[str]) -> str:
+    """Each precision against the first: wall-time ratio, and the change of test NDCG@10 of the fine-tuned
+    model and of the recommended system with its paired interval, and whether quality held."""
+    if len(precisions) < 2:
+        return ""
+    from adapt.stats import paired_bootstrap
+
+    rows = []
+    for name in names:
+        reference = results[f"{name} --precision {precisions[0]}"]
+        for precision in precisions[1:]:
+            runs = results[f"{name} --precision {precision}"]
+            ratio = median([r["wall"] / f["wall"] for r, f in zip(runs, reference)])
+            for system in ("finetuned", "recommended"):
+                ref_system = reference[0]["recommended"] if system == "recommended" else system
+                new_system = runs[0]["recommended"] if system == "recommended" else system
+                both = reference[0]["per_query"][["query_id", f"{ref_system}_ndcg@10"]].merge(
+                    runs[0]["per_query"][["query_id", f"{new_system}_ndcg@10"]], on="query_id",
+                    suffixes=("_ref", "_new"))
+                ref_col, new_col = both.columns[1], both.columns[2]
+                interval = paired_bootstrap(both[ref_col].to_numpy(), both[new_col].to_numpy(), "ndcg@10")
+                held = abs(interval.change) <= QUALITY_TOLERANCE or interval.side() == "spans"
+                rows.append({"command": name, "precision": f"{precision} vs {precisions[0]}",
+                             "x wall time": ratio, "system": system if system == "finetuned" else
+                             f"recommended ({ref_system} / {new_system})",
+                             "test NDCG@10": f"{both[ref_col].mean():.4f} -> {both[new_col].mean():.4f}",
+                             "change [95%]": f"{interval.change:+.4f} [{interval.low:+.4f}, {interval.high:+.4f}]",
+                             "questions": len(both), "quality held": "yes" if held else "**no**"})
+    return table(rows)
 
 
 def _models(report: dict) -> str:
@@ -100,6 +149,9 @@ def main(argv=None) -> int:
                         help="use the default guide cache (~/.cache/adapt) instead of a fresh one per run")
     parser.add_argument("--from-log", type=Path, help="also record a run timed elsewhere with /usr/bin/time -v")
     parser.add_argument("--from-run", type=Path, help="that run's --out folder (for report.json timings)")
+    parser.add_argument("--precisions", default="",
+                        help="run each command once per --precision listed (fp32, bf16, auto); the first is the "
+                             "reference for the time ratio and the quality change")
     parser.add_argument("--quick", action="store_true", help="the sample data command, once")
     args = parser.parse_args(argv)
     if args.quick:
@@ -111,7 +163,10 @@ def main(argv=None) -> int:
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        for name in [c for c in args.commands.split(",") if c]:
+        precisions = [p for p in args.precisions.split(",") if p] or [None]
+        for name, precision in [(c, p) for c in args.commands.split(",") if c for p in precisions]:
+            extra = COMMANDS[name] + (["--precision", precision] if precision else [])
+            label = name + (f" --precision {precision}" if precision else "")
             runs = []
             for repeat in range(args.repeats):
                 cache = None
@@ -120,10 +175,11 @@ def main(argv=None) -> int:
                     cache.mkdir()
                     if (cache_root() / "models").is_dir():
                         (cache / "models").symlink_to(cache_root() / "models")
-                found = run_once(COMMANDS[name], tmp / f"out-{name}-{repeat}", cache)
-                print(f"{name} run {repeat + 1}: {found['wall']:.1f} s, peak RSS {found['peak_mb']} MB", flush=True)
+                found = run_once(extra, tmp / f"out-{name}-{precision}-{repeat}", cache)
+                print(f"{label} run {repeat + 1}: {found['wall']:.1f} s, peak RSS {found['peak_mb']} MB, test "
+                      f"NDCG@10 fine-tuned {found['ndcg'].get('finetuned')}", flush=True)
                 runs.append(found)
-            results[name] = runs
+            results[label] = runs
     if args.from_log:
         results["recorded: " + str(args.from_log)] = [from_log(args.from_log, args.from_run or Path("."))]
 
@@ -133,6 +189,8 @@ def main(argv=None) -> int:
                      "wall s (median)": median([r["wall"] for r in runs]) if runs[0]["wall"] else None,
                      "peak RSS MB": max((r["peak_mb"] or 0) for r in runs) or None,
                      "polled tree RSS MB": max((r["polled_mb"] or 0) for r in runs) or None,
+                     "precision": runs[0].get("precision"),
+                     "test NDCG@10 fine-tuned": (runs[0].get("ndcg") or {}).get("finetuned"),
                      "base / guide": runs[0].get("models"), "train steps": runs[0].get("steps"),
                      "train pairs": runs[0]["counts"].get("train_pairs"),
                      "corpus": runs[0]["counts"].get("corpus_size")})
@@ -141,10 +199,16 @@ def main(argv=None) -> int:
                                "s (median)": median([r["timings"].get(stage, 0.0) for r in runs])})
     summary, stages_table = table(rows), table(stage_rows)
     print("\n" + summary + "\n\n" + stages_table)
+    quality = precision_table(results, [c for c in args.commands.split(",") if c],
+                              [p for p in args.precisions.split(",") if p])
+    if quality:
+        print("\n" + quality)
     body = (f"Guide cache: {'the default (may be warm)' if args.warm_cache else 'fresh per run (a first run)'}. "
             f"{args.repeats} run(s) per command measured here; rows marked \"recorded\" are a single run "
             f"timed by someone else with /usr/bin/time -v, reported as found.\n\n{summary}\n\n"
-            f"Per stage (report.json \"timings\"):\n\n{stages_table}")
+            f"Per stage (report.json \"timings\"):\n\n{stages_table}"
+            + (f"\n\nPrecision against {args.precisions.split(',')[0]} (first repeat's runs; test NDCG@10, "
+               f"paired bootstrap over the test questions):\n\n{quality}" if quality else ""))
     append_results("bench.end_to_end", "End to end: adapt.run" + (" (--quick)" if args.quick else ""),
                    body, facts, started)
     return 0
