@@ -16,7 +16,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from adapt.bundled import BUNDLED, available_bundled, bundled_path, install_hint
-from adapt.bundled import cache_root  # noqa: F401  (callers ask models.cache_root)
 from adapt.errors import ModelError
 
 logger = logging.getLogger(__name__)

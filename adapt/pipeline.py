@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from adapt import __version__, distributed, leakage, models, precision
+from adapt.bundled import cache_root
 from adapt.card import write_model_card
 from adapt.config import RunConfig
 from adapt.data import Splits, ir_data, load_corpus, load_pairs, split_pairs, write_splits
@@ -99,7 +100,7 @@ def _run_locked(config: RunConfig, splits: Splits, stages: Stages, handoff: dist
     recover(out)
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
-    cache_dir = models.cache_root(config.cache_dir)
+    cache_dir = cache_root(config.cache_dir)
 
     with stages.stage("models"):
         base_spec = models.resolve(config.base, "base", config.fallback, config.cache_dir)

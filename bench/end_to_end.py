@@ -158,7 +158,7 @@ def main(argv=None) -> int:
         args.commands, args.repeats = "sample", 1
     started = time.perf_counter()
     facts = machine_facts()
-    from adapt.models import cache_root
+    from adapt.bundled import cache_root
 
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
