@@ -9,8 +9,9 @@ cache (the bundled models are shared, so mpnet is not unpacked again), i.e. a fi
     python -m bench.end_to_end --quick              # the sample data command only
     python -m bench.end_to_end --from-log /tmp/askext.log --from-run /tmp/runs/askext
                                                     # also record a run made elsewhere (single run)
-    python -m bench.end_to_end --commands askextension,agxqa --precisions fp32,bf16
-                                                    # each command under each --precision: time and quality
+    python -m bench.end_to_end --commands askextension,agxqa --precisions fp32,bf16 --keep /tmp/e2e
+                                                    # each command under each --precision: time and quality;
+                                                    # the runs' folders kept under /tmp/e2e
 
 With ``--precisions`` the first one listed is the reference: for every other, the table gives each
 command's wall-time ratio to it and the change of test NDCG@10 for the fine-tuned model and the
@@ -152,6 +153,8 @@ def main(argv=None) -> int:
     parser.add_argument("--precisions", default="",
                         help="run each command once per --precision listed (fp32, bf16, auto); the first is the "
                              "reference for the time ratio and the quality change")
+    parser.add_argument("--keep", type=Path,
+                        help="write each run's --out folder under this folder (kept) instead of a temporary one")
     parser.add_argument("--quick", action="store_true", help="the sample data command, once")
     args = parser.parse_args(argv)
     if args.quick:
@@ -171,11 +174,11 @@ def main(argv=None) -> int:
             for repeat in range(args.repeats):
                 cache = None
                 if not args.warm_cache:
-                    cache = tmp / f"cache-{name}-{repeat}"
+                    cache = tmp / f"cache-{name}-{precision}-{repeat}"
                     cache.mkdir()
                     if (cache_root() / "models").is_dir():
                         (cache / "models").symlink_to(cache_root() / "models")
-                found = run_once(extra, tmp / f"out-{name}-{precision}-{repeat}", cache)
+                found = run_once(extra, (args.keep or tmp) / f"out-{name}-{precision}-{repeat}", cache)
                 print(f"{label} run {repeat + 1}: {found['wall']:.1f} s, peak RSS {found['peak_mb']} MB, test "
                       f"NDCG@10 fine-tuned {found['ndcg'].get('finetuned')}", flush=True)
                 runs.append(found)
