@@ -120,8 +120,8 @@ def _run_locked(config: RunConfig, splits: Splits, stages: Stages, handoff: dist
     write_splits(splits, staging / "data")
 
     corpus_ids, corpus_texts = list(splits.corpus["passage_id"]), list(splits.corpus["passage"])
-    # work keys change only with what bf16 touched (fp32 keys as before): the guide, and the student's encoding
-    # and training when bf16 was asked for by name
+    # work keys change only with what bf16 touched (fp32 keys as before): the guide, the student's encoding
+    # and training
     student = ("student-bf16",) if precision.active().student else ()
     ran = () if precision.active().used == "fp32" else (precision.active().used, *student)
     base_fp = fingerprint(data_fp, base_spec.path, base.max_seq_length, *student)

@@ -124,8 +124,8 @@ def training_arguments(model, config: RunConfig, output_dir: Path, columns: list
     """The trainer's settings for a run: sampler, seeds and schedule from ``config``, prompts per column.
 
     ``overrides`` set the rest (evaluation and saving here; bench/ sets ``max_steps`` and saves nothing).
-    Where bf16 was asked for by name and the hardware has it (adapt.precision), the trainer runs bf16
-    mixed precision (on a CPU, transformers asks for ``use_cpu`` with it); ``auto`` trains in fp32.
+    Where bf16 runs (``auto`` or ``bf16`` on hardware that has it, adapt.precision), the trainer runs bf16
+    mixed precision (on a CPU, transformers asks for ``use_cpu`` with it); ``fp32`` trains in fp32.
     """
     settings = dict(
         output_dir=str(output_dir),

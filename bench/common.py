@@ -199,8 +199,11 @@ def make_arm_loss(arm: str, model, guide, guide_name: str, train: pd.DataFrame, 
 
 
 def train_steps(model, loss, train: pd.DataFrame, max_steps: int, out_dir: Path, batch_size: int = 32,
-                seed: int = 42, learning_rate: float = 5e-5, warmup_ratio: float = 0.1) -> float:
-    """Train ``max_steps`` steps with adapt's trainer settings and no saving; returns seconds in train()."""
+                seed: int = 42, learning_rate: float = 5e-5, warmup_ratio: float = 0.1,
+                precision: str = "fp32") -> float:
+    """Train ``max_steps`` steps with adapt's trainer settings and no saving; returns seconds in train().
+
+    ``precision`` is adapt.run's ``--precision`` for the trainer (fp32 unless a bench asks for more)."""
     from datasets import Dataset
     from sentence_transformers import SentenceTransformerTrainer
 
@@ -209,7 +212,7 @@ def train_steps(model, loss, train: pd.DataFrame, max_steps: int, out_dir: Path,
 
     dataset = Dataset.from_dict(training_columns(train))
     config = RunConfig(pairs=Path("unused.csv"), batch_size=batch_size, seed=seed, learning_rate=learning_rate,
-                       warmup_ratio=warmup_ratio)
+                       warmup_ratio=warmup_ratio, precision=precision)
     args = training_arguments(model, config, out_dir, dataset.column_names, max_steps=max_steps, eval_strategy="no",
                               save_strategy="no", logging_steps=max(1, max_steps), disable_tqdm=True,
                               dataloader_pin_memory=False)

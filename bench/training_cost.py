@@ -9,6 +9,13 @@ shows medians; each ratio is the median of the per-repeat ratios to that repeat'
 
     python -m bench.training_cost               # 1024 pairs, 3 repeats
     python -m bench.training_cost --quick       # 64 pairs, 1 repeat
+    python -m bench.training_cost --precision auto --arms mnrl,gist-cached
+                                                # as adapt.run runs by default (bf16 where the CPU has it)
+
+``--precision`` is adapt.run's: each arm runs inside ``adapt.precision.use`` of it, so the guide pass and
+the trainer run in what adapt.run would use (fp32 by default here, the reference the 2026-11 numbers used).
+The speed issue's targets: the cold cached arm at most 1.5x MNRL for one epoch, and at most 1.15x per
+epoch over three (derived from the same runs: one guide pass spread over three epochs of steps).
 """
 
 from __future__ import annotations
@@ -28,18 +35,30 @@ LABELS = {
     "gist-cached": "adapt cached guide, cold cache (guide pass included)",
     "gist-cached-warm": "adapt cached guide, warm disk cache (guide pass skipped)",
 }
-TARGET = 1.15
+TARGET_ONE, TARGET_THREE = 1.5, 1.15  # x MNRL: one epoch, and per epoch over three
 
 
 def measure(arm: str, args, train, guide, cache_dir: Path, work: Path) -> dict:
+    from adapt import precision
+
     model = load_model(args.base)
     start = time.perf_counter()
-    loss, stats = make_arm_loss("gist-cached" if arm.startswith("gist-cached") else arm, model, guide,
-                                args.guide, train, cache_dir)
-    train_seconds = train_steps(model, loss, train, args.steps, work, args.batch_size, args.seed)
+    with precision.use(precision.resolve(args.precision, quiet=True)):
+        loss, stats = make_arm_loss("gist-cached" if arm.startswith("gist-cached") else arm, model, guide,
+                                    args.guide, train, cache_dir)
+        train_seconds = train_steps(model, loss, train, args.steps, work, args.batch_size, args.seed,
+                                    precision=args.precision)
     total = time.perf_counter() - start
     return {"total": total, "train": train_seconds, "guide": stats.seconds if stats else 0.0,
             "encoded": stats.encoded if stats else None}
+
+
+def precision_used(asked: str, part: str) -> str:
+    """What ``--precision asked`` ran for the guide or the student on this machine (adapt.precision)."""
+    from adapt import precision
+
+    chosen = precision.resolve(asked, quiet=True)
+    return "bf16" if (chosen.student if part == "student" else chosen.used == "bf16") else "fp32"
 
 
 def main(argv=None) -> int:
@@ -53,6 +72,8 @@ def main(argv=None) -> int:
     parser.add_argument("--arms", default=",".join(ARMS))
     parser.add_argument("--amortise-epochs", type=int, default=3,
                         help="also show the cold cached arm's cost per epoch over this many epochs (adapt's default 3)")
+    parser.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "auto"),
+                        help="adapt.run's --precision for the guide pass and the trainer")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--quick", action="store_true", help="64 pairs, 1 repeat")
     add_threads_option(parser)
@@ -112,11 +133,13 @@ def main(argv=None) -> int:
         e = args.amortise_epochs
         amortised = median([(r["guide"] + e * (r["total"] - r["guide"])) / (e * m["total"])
                             for r, m in zip(results["gist-cached"], results["mnrl"])])
-        lines.append(f"Target: cached-guide GIST within {TARGET}x of MNRL per epoch, guide pass included: "
-                     f"**{'met' if cold <= TARGET else 'NOT met'}** at one epoch ({cold:.2f}x).")
+        lines.append(f"Target: cached-guide GIST (cold cache, guide pass included) at most {TARGET_ONE}x MNRL for "
+                     f"one epoch: **{'met' if cold <= TARGET_ONE else 'NOT met'}** ({cold:.2f}x).")
         lines.append(f"Derived, not measured as such: spreading the one guide pass over {e} epochs "
                      f"(adapt's default) gives {amortised:.2f}x MNRL per epoch "
-                     f"((guide + {e} x training) / ({e} x MNRL), from the same runs).")
+                     f"((guide + {e} x training) / ({e} x MNRL), from the same runs)"
+                     + (f"; target at most {TARGET_THREE}x: **{'met' if amortised <= TARGET_THREE else 'NOT met'}**."
+                        if e == 3 else "."))
     if "gist-cached-warm" in results and "mnrl" in results:
         warm = median([r["total"] / m["total"] for r, m in zip(results["gist-cached-warm"], results["mnrl"])])
         lines.append(f"Warm disk cache (second run on the same data): {warm:.2f}x MNRL.")
@@ -126,7 +149,8 @@ def main(argv=None) -> int:
     print("\n".join(lines))
     body = (f"{args.pairs} pairs of `{args.dataset}` (random, seed {args.seed}), student `{args.base}`, guide "
             f"`{args.guide}`, batch {args.batch_size}, {args.steps} steps (one epoch), NO_DUPLICATES sampler, "
-            f"{args.repeats} interleaved repeats; CPU only.\n\n{result_table}\n\n" + "\n".join(f"- {x}" for x in lines))
+            f"{args.repeats} interleaved repeats; --precision {args.precision} (guide pass: "
+            f"{precision_used(args.precision, 'guide')}, trainer: {precision_used(args.precision, 'student')}); CPU only.\n\n{result_table}\n\n" + "\n".join(f"- {x}" for x in lines))
     append_results("bench.training_cost", "Training cost per epoch" + (" (--quick)" if args.quick else ""),
                    body, facts, started)
     return 0

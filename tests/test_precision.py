@@ -97,7 +97,9 @@ def test_bf16_passage_encodings_agree_with_fp32_and_stay_float32(tiny, sample_pa
     assert _cosines(half, full).min() >= 0.99
     assert np.array_equal(queries, full_queries)  # queries stay fp32, as later searches encode them
     with precision.use(precision.Precision("auto", "bf16", "the CPU has it", "cpu")):
-        assert np.array_equal(encode_passages(model, list(frame["passage"])), full)  # auto: the guide only
+        assert np.array_equal(encode_passages(model, list(frame["passage"])), half)  # auto where bf16 runs: the same
+    with precision.use(precision.Precision("auto", "fp32", "the CPU lacks it", "cpu")):
+        assert np.array_equal(encode_passages(model, list(frame["passage"])), full)
 
 
 def test_bf16_guide_embeddings_agree_and_never_share_the_fp32_cache(tiny, sample_pairs, cache_dir):
@@ -117,8 +119,9 @@ def test_bf16_guide_embeddings_agree_and_never_share_the_fp32_cache(tiny, sample
 
 
 def test_a_run_records_and_uses_the_precision_it_ran(tiny, sample_pairs, tmp_path, cache_dir, cpuinfo, monkeypatch):
-    """On a CPU with bf16, auto runs the guide in bf16 and trains in fp32; bf16 asked for by name trains in bf16
-    too; a re-run with --precision fp32 runs fp32 everywhere; none reuses another's work."""
+    """On a CPU with bf16, auto and bf16 run the guide and the trainer in bf16; a re-run with --precision fp32
+    runs fp32 everywhere. bf16 after auto finds auto's training (the same computation) and reuses it; fp32
+    reuses nothing of theirs."""
     cpuinfo(CPU_WITH)
     trainer_bf16 = []
     original = train.training_arguments
@@ -140,5 +143,5 @@ def test_a_run_records_and_uses_the_precision_it_ran(tiny, sample_pairs, tmp_pat
     ]
     assert [r["config"]["precision"] for r in reports] == ["auto", "bf16", "fp32"]
     assert [r["training"]["guide"]["precision"] for r in reports] == ["bf16", "bf16", "fp32"]
-    assert [r["training"]["reused"] for r in reports] == [False, False, False]
-    assert trainer_bf16 == [False, True, False]
+    assert [r["training"]["reused"] for r in reports] == [False, True, False]
+    assert trainer_bf16 == [True, False]  # bf16's run built no trainer: it reused auto's training
