@@ -27,8 +27,8 @@ DATA = Path(os.environ.get("ADAPT_BENCH_DATA", ROOT.parent / "shared" / "data"))
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 DATASETS = ("agxqa-agriculture-sample", "askextension-kb-california", "pubmedqa-biomedical", "scifact",
             "medquad-health-faq")
-SHARED_NOTE = ("The machine was shared with other engineers' jobs while this ran, so absolute timings are "
-               "noisy; compare ratios taken within one run.")
+SHARED_NOTE = ("The benchmark cannot see what else ran beside it (the load average at start is above; a note "
+               "after the section says, where one was written); compare ratios taken within one run.")
 
 
 # ----------------------------------------------------------------------------------------------
