@@ -53,14 +53,6 @@ def measure(arm: str, args, train, guide, cache_dir: Path, work: Path) -> dict:
             "encoded": stats.encoded if stats else None}
 
 
-def precision_used(asked: str, part: str) -> str:
-    """What ``--precision asked`` ran for the guide or the student on this machine (adapt.precision)."""
-    from adapt import precision
-
-    chosen = precision.resolve(asked, quiet=True)
-    return "bf16" if (chosen.student if part == "student" else chosen.used == "bf16") else "fp32"
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", default="askextension-kb-california")
@@ -87,6 +79,7 @@ def main(argv=None) -> int:
     started = time.perf_counter()
     facts = machine_facts()
 
+    from adapt import precision
     from adapt.data import load_pairs
     from adapt.train import make_loss  # noqa: F401  (import cost outside the timings)
 
@@ -149,8 +142,8 @@ def main(argv=None) -> int:
     print("\n".join(lines))
     body = (f"{args.pairs} pairs of `{args.dataset}` (random, seed {args.seed}), student `{args.base}`, guide "
             f"`{args.guide}`, batch {args.batch_size}, {args.steps} steps (one epoch), NO_DUPLICATES sampler, "
-            f"{args.repeats} interleaved repeats; --precision {args.precision} (guide pass: "
-            f"{precision_used(args.precision, 'guide')}, trainer: {precision_used(args.precision, 'student')}); CPU only.\n\n{result_table}\n\n" + "\n".join(f"- {x}" for x in lines))
+            f"{args.repeats} interleaved repeats; --precision {args.precision} (guide pass and trainer ran "
+            f"{precision.resolve(args.precision, quiet=True).used}); CPU only.\n\n{result_table}\n\n" + "\n".join(f"- {x}" for x in lines))
     append_results("bench.training_cost", "Training cost per epoch" + (" (--quick)" if args.quick else ""),
                    body, facts, started)
     return 0
