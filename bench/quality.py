@@ -97,8 +97,19 @@ def mined_training(splits, sides: Sides, base, guide, guide_name: str, per_quest
     dense = dense_candidates(sides.indexes["base"], encode_queries(base, questions))
     lexical = lexical_candidates(sides.bm25, questions)
     embed = guide_embedder(base, guide, guide_name, cache_dir, training_prompts(base))
+    embedded = []
+
+    def counted(texts, column):
+        embedded.extend(texts)
+        return embed(texts, column)
+
     corpus = dict(zip(sides.ids, sides.texts))
-    return mine_hard_negatives(splits.train, corpus, merge_candidates(dense, lexical), embed, per_question)
+    candidates = merge_candidates(dense, lexical)
+    start = time.perf_counter()
+    mined = mine_hard_negatives(splits.train, corpus, candidates, counted, per_question)
+    print(f"  mining: {time.perf_counter() - start:.0f} s, the guide embedded {len(embedded)} texts "
+          f"({len({p for row in candidates for p in row})} distinct candidate passages)", flush=True)
+    return mined
 
 
 def run_dataset(name: str, args, guide) -> tuple[list[dict], dict]:
@@ -118,7 +129,7 @@ def run_dataset(name: str, args, guide) -> tuple[list[dict], dict]:
     with tempfile.TemporaryDirectory() as tmp:
         cache = Path(tmp) / "cache"
         base = load_model(args.base)
-        for arm in ("base", *TRAINED):
+        for arm in ("base", *args.arms):
             model = base if arm == "base" else load_model(args.base)
             start = time.perf_counter()
             if arm != "base":
@@ -186,9 +197,14 @@ def main(argv=None) -> int:
     parser.add_argument("--hard-negatives", type=int, default=1, help="mined negatives per training pair")
     parser.add_argument("--bootstrap", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--arms", default=",".join(TRAINED),
+                        help="training arms to run (mnrl and gist-hn are needed; gist may be left out)")
     parser.add_argument("--quick", action="store_true", help="agxqa only, 64 training pairs, 50 test questions")
     add_threads_option(parser)
     args = parser.parse_args(argv)
+    args.arms = [arm for arm in TRAINED if arm in args.arms.split(",")]
+    if not {"mnrl", "gist-hn"} <= set(args.arms):
+        parser.error(f"--arms must include mnrl and gist-hn; choose from {', '.join(TRAINED)}")
     set_threads(args.threads)
     if args.quick:
         args.datasets, args.max_train, args.max_test = "agxqa-agriculture-sample", 64, 50
@@ -220,7 +236,7 @@ def main(argv=None) -> int:
     mean_change = float(np.mean(changes))
     hn_ok = sum(c["GIST+HN >= MNRL"] != "NO" for c in checks)
     body = (
-        f"Student `{args.base}`, guide `{args.guide}`; {args.epochs} epoch(s) of steps over the training pairs "
+        f"Student `{args.base}`, guide `{args.guide}`; arms base, {', '.join(args.arms)}; {args.epochs} epoch(s) of steps over the training pairs "
         f"(gist-hn: {args.hard_negatives} mined negative(s) a pair, as many more steps), batch {args.batch_size}, "
         f"lr {args.learning_rate}, warmup 0.1, NO_DUPLICATES sampler, no dev checkpoint selection. GIST arms: "
         f"adapt's `CachedGISTEmbedLoss`, temperature 0.01, margin 0; MNRL scale 20. Dev carved from the training "

@@ -64,7 +64,37 @@ def test_the_margin_is_relative_and_its_edge_is_removed():
 def test_keeps_at_most_n_best_ranked():
     mined = mine(per_question=1, candidates=("far", "hard"))
     assert list(mined.training["negative"]) == [CORPUS["far"]]
-    assert (mined.counts.candidates, mined.counts.kept, mined.counts.filled_random) == (2, 1, 0)
+    # the guide stops at the first kept candidate: "hard" is never judged
+    assert (mined.counts.candidates, mined.counts.kept, mined.counts.filled_random) == (1, 1, 0)
+
+
+def test_judging_stops_at_n_kept_yet_keeps_what_judging_everything_would():
+    rng = np.random.default_rng(3)
+    ids = [f"p{i}" for i in range(2000)]
+    corpus = {pid: f"passage {pid}" for pid in ids}
+    questions = [f"question {i}" for i in range(40)]
+    vectors = {t: v / np.linalg.norm(v) for t, v in zip([*questions, *corpus.values()], rng.normal(size=(2040, 6)))}
+    for i, question in enumerate(questions):  # each question's positive lies near it
+        near = vectors[question] + 0.3 * rng.normal(size=6)
+        vectors[corpus[ids[i]]] = near / np.linalg.norm(near)
+    train = pd.DataFrame({"question": questions, "passage": [corpus[ids[i]] for i in range(40)]})
+    candidates = [[ids[i]] * (i % 2) + list(rng.choice(ids[40:], 20, replace=False)) for i in range(40)]
+    embedded = []
+
+    def guide(texts, column):
+        embedded.extend(texts)
+        return np.stack([vectors[t] for t in texts])
+
+    mined = mine_hard_negatives(train, corpus, candidates, guide, 3, 0.05)
+    for (question, positive), ranked, negatives in zip(train.values, candidates,
+                                                     mined.training.groupby("question", sort=False)["negative"]):
+        line = (vectors[positive] @ vectors[question]) * 0.95
+        expected = [corpus[p] for p in ranked if corpus[p] != positive and vectors[corpus[p]] @ vectors[question] < line]
+        if len(expected) >= 3:
+            assert list(negatives[1]) == expected[:3]
+    assert mined.counts.kept > 0.9 * 3 * len(questions)
+    assert len(embedded) == len(set(embedded))  # nothing embedded twice
+    assert len(set(embedded) & set(corpus.values())) < 0.5 * len({p for row in candidates for p in row})
 
 
 def test_other_positives_of_the_same_question_are_never_negatives():
