@@ -180,8 +180,10 @@ def load_model(alias: str):
 # Training: the same trainer set-up for every loss
 
 
-def make_arm_loss(arm: str, model, guide, guide_name: str, train: pd.DataFrame, cache_dir: Path | None):
-    """The loss for one arm: "mnrl", "gist-stock" or "gist-cached" (adapt's build_table + CachedGISTEmbedLoss).
+def make_arm_loss(arm: str, model, guide, guide_name: str, train: pd.DataFrame, cache_dir: Path | None,
+                  temperature: float | None = None):
+    """The loss for one arm: "mnrl", "gist-stock" or "gist-cached" (adapt's build_table + CachedGISTEmbedLoss);
+    ``temperature`` overrides adapt's GIST default.
 
     Returns the loss and adapt's ``GuideStats`` (None for the arms without a cached guide).
     """
@@ -195,6 +197,8 @@ def make_arm_loss(arm: str, model, guide, guide_name: str, train: pd.DataFrame, 
     if arm not in ("gist-stock", "gist-cached"):
         raise ValueError(f"unknown arm {arm!r}; expected mnrl, gist-stock or gist-cached")
     config = RunConfig(pairs=Path("unused.csv"), guide_cache=arm == "gist-cached")
+    if temperature is not None:
+        config.temperature = temperature
     return make_loss(model, guide, guide_name, train, config, cache_dir)
 
 

@@ -138,7 +138,7 @@ def run_dataset(name: str, args, guide) -> tuple[list[dict], dict]:
                     mined = mined_training(splits, sides, base, guide, args.guide, args.hard_negatives, cache)
                     train, audit = mined.training, mined.to_dict()
                 loss, _ = make_arm_loss("mnrl" if arm == "mnrl" else "gist-cached", model, guide, args.guide,
-                                        train, cache)
+                                        train, cache, args.temperature)
                 train_steps(model, loss, train, args.epochs * math.ceil(len(train) / args.batch_size),
                             Path(tmp) / arm, args.batch_size, args.seed, learning_rate=args.learning_rate)
             seconds[arm] = time.perf_counter() - start
@@ -194,6 +194,7 @@ def main(argv=None) -> int:
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--learning-rate", type=float, default=5e-5)
+    parser.add_argument("--temperature", type=float, default=None, help="GIST temperature (default adapt's)")
     parser.add_argument("--hard-negatives", type=int, default=1, help="mined negatives per training pair")
     parser.add_argument("--bootstrap", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=42)
@@ -234,12 +235,15 @@ def main(argv=None) -> int:
     results, summary, caps_table = table(rows), table(checks), table(caps)
     print("\n" + results + "\n\n" + summary + "\n\n" + caps_table)
     mean_change = float(np.mean(changes))
+    from adapt.config import RunConfig
+
+    temperature = args.temperature if args.temperature is not None else RunConfig(pairs=Path("x")).temperature
     hn_ok = sum(c["GIST+HN >= MNRL"] != "NO" for c in checks)
     body = (
         f"Student `{args.base}`, guide `{args.guide}`; arms base, {', '.join(args.arms)}; {args.epochs} epoch(s) of steps over the training pairs "
         f"(gist-hn: {args.hard_negatives} mined negative(s) a pair, as many more steps), batch {args.batch_size}, "
         f"lr {args.learning_rate}, warmup 0.1, NO_DUPLICATES sampler, no dev checkpoint selection. GIST arms: "
-        f"adapt's `CachedGISTEmbedLoss`, temperature 0.01, margin 0; MNRL scale 20. Dev carved from the training "
+        f"adapt's `CachedGISTEmbedLoss`, temperature {temperature}, margin 0; MNRL scale 20. Dev carved from the training "
         f"questions (`dev_fraction_for`); hybrid and the recommendation chosen on dev only. Metrics from "
         f"`adapt.evaluate` over a flat index of the whole corpus; intervals: paired bootstrap over test "
         f"questions, {args.bootstrap} resamples.\n\n{results}\n\n"
