@@ -42,10 +42,13 @@ def machine_facts() -> dict:
 
     cpu = platform.processor() or platform.machine()
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+        field = {k.strip(): v.strip() for k, _, v in (line.partition(":") for line in lines[:40])}
+        flags = set(field.get("flags", "").split())
+        # one name stands for many CPUs ("AMD EPYC"): the family/model and vector extensions tell them apart
+        vector = [f for f in ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16") if f in flags]
+        cpu = (f"{field.get('model name', cpu)} (family {field.get('cpu family', '?')} model {field.get('model', '?')}, "
+               f"{' '.join(vector) or 'no AVX2'})")
     except OSError:
         pass
     memory = ""
