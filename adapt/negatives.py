@@ -41,7 +41,6 @@ from adapt.lexical import BM25Index
 
 logger = logging.getLogger(__name__)
 
-HARD_NEGATIVES = 3  # kept per training pair; 0 switches mining off
 MARGIN = 0.05  # relative, as GISTEmbedLoss(margin_strategy="relative")
 CANDIDATE_DEPTH = 20  # candidates looked at per training pair
 AUDIT_EXAMPLES = 5
@@ -123,7 +122,7 @@ def _fill(q, positive, positive_sim, kept, others, per_question, judge) -> list[
 
 
 def mine_hard_negatives(train: pd.DataFrame, corpus: dict[str, str], candidates: list[list[str]],
-                        embed: GuideEmbed, per_question: int = HARD_NEGATIVES, margin: float = MARGIN,
+                        embed: GuideEmbed, per_question: int, margin: float = MARGIN,
                         examples: int = AUDIT_EXAMPLES, seed: int = 0) -> MinedNegatives:
     """Guide-filtered negatives for each (question, passage) row of ``train``.
 
