@@ -69,8 +69,11 @@ def prepare_data(config: RunConfig) -> Splits:
 
 
 def run_pipeline(config: RunConfig, progress: OnProgress | None = None) -> RunResult:
-    with precision.use(precision.resolve(config.precision)):  # encoding, the guide pass and training
-        return _run(config, progress)
+    try:
+        with precision.use(precision.resolve(config.precision)):  # encoding, the guide pass and training
+            return _run(config, progress)
+    finally:
+        distributed.finish()
 
 
 def _run(config: RunConfig, progress: OnProgress | None) -> RunResult:

@@ -143,4 +143,6 @@ def summary(report: dict, out: Path, seconds: float) -> str:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from adapt.distributed import exit_process
+
+    exit_process(main())
