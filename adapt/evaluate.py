@@ -18,6 +18,8 @@ from adapt.index import PassageIndex
 
 METRICS = ("accuracy", "precision", "recall", "mrr", "ndcg", "map")
 RANK_DEPTH = 100  # how deep per-query ranks are looked for
+# The one metric dev decides by: the training checkpoint kept, the hybrid fusion and the recommended system.
+DEV_METRIC = "ndcg@10"
 
 
 @dataclass

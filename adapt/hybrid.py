@@ -22,7 +22,7 @@ import numpy as np
 
 from adapt.data import IRData
 from adapt.errors import ConfigError
-from adapt.evaluate import Evaluation, evaluate_ranked, order_hits, query_metrics
+from adapt.evaluate import DEV_METRIC, Evaluation, evaluate_ranked, order_hits, query_metrics
 from adapt.index import Hit, PassageIndex, encode_queries
 from adapt.lexical import BM25Index
 
@@ -31,7 +31,6 @@ RRF_K = 60
 ALPHAS = tuple(round(0.1 * i, 1) for i in range(11))
 METHODS = ("convex", "rrf")
 DENSE_SYSTEMS = ("base", "finetuned")
-CHOICE_METRIC = "ndcg@10"
 
 
 @dataclass
@@ -111,9 +110,9 @@ def evaluate_hybrid(ir: IRData, candidates: dict[str, Candidates], config: Fusio
 
 
 def _dev_score(candidates: dict[str, Candidates], relevant_docs: dict[str, set[str]], config: FusionConfig) -> float:
-    k = int(CHOICE_METRIC.split("@")[1])
+    k = int(DEV_METRIC.split("@")[1])
     ranked = fused_ranking(candidates, config)
-    return float(np.mean([query_metrics(ranked[q][:k], relevant_docs[q], (k,))[CHOICE_METRIC] for q in ranked]))
+    return float(np.mean([query_metrics(ranked[q][:k], relevant_docs[q], (k,))[DEV_METRIC] for q in ranked]))
 
 
 def fusion_grid(systems) -> list[FusionConfig]:
@@ -135,7 +134,7 @@ def choose_fusion(dev: dict[str, dict[str, Candidates]], relevant_docs: dict[str
     best: tuple[float, FusionConfig] | None = None
     for config in fusion_grid(systems):
         score = _dev_score(dev[config.dense_system], relevant_docs, config)
-        tried.append({**config.to_dict(), CHOICE_METRIC: score})
+        tried.append({**config.to_dict(), DEV_METRIC: score})
         if best is None or score > best[0]:
             best = (score, config)
     return FusionChoice(best[1], best[0], len(dev[best[1].dense_system]), tried)

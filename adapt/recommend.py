@@ -13,10 +13,9 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from adapt.evaluate import Evaluation
+from adapt.evaluate import DEV_METRIC, Evaluation
 from adapt.stats import Interval, paired_bootstrap
 
-METRIC = "ndcg@10"
 DEV_QUESTIONS_TARGET = 60
 DEV_FRACTION_FLOOR = 0.1
 DEV_FRACTION_CAP = 0.3
@@ -59,7 +58,7 @@ def _interval_words(interval: Interval) -> str:
 
 
 def dev_results(evaluations: dict[str, Evaluation], resamples: int = 1000, seed: int = 0,
-                metric: str = METRIC) -> dict[str, DevResult]:
+                metric: str = DEV_METRIC) -> dict[str, DevResult]:
     """Each system's dev score, and its paired interval against base, question by question."""
     base = per_query_values(evaluations["base"], metric)
     out = {"base": DevResult(float(base.mean()), None)}
@@ -127,6 +126,6 @@ def dev_fraction_for(n_questions: int) -> float:
     return round(min(DEV_FRACTION_CAP, max(DEV_FRACTION_FLOOR, DEV_QUESTIONS_TARGET / n_questions)), 4)
 
 
-def per_query_values(evaluation: Evaluation, metric: str = METRIC) -> pd.Series:
+def per_query_values(evaluation: Evaluation, metric: str = DEV_METRIC) -> pd.Series:
     """One system's per-question values by query id, for pairing with another system's."""
     return evaluation.per_query.set_index("query_id")[metric]

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 import pandas as pd
 
 from adapt.data import IRData
-from adapt.evaluate import Evaluation
+from adapt.evaluate import DEV_METRIC, Evaluation
 from adapt.explain import (SIGNIFICANCE_METRICS, SYSTEMS, about_text, fallback_text, interpret_change,
                            interval_text)
 from adapt.recommend import dev_results, recommend
@@ -16,7 +16,6 @@ from adapt.stats import SMALL_TEST_SET, paired_bootstrap
 
 HEADLINE = ("accuracy@1", "accuracy@3", "accuracy@5", "accuracy@10", "mrr@10", "ndcg@10", "map@10",
             "recall@10", "precision@1")
-DEV_METRIC = "ndcg@10"
 # A cell a spreadsheet would run as a formula starts with one of these; quotes before them are kept
 # countable, so ``spreadsheet_text`` gives back the exact text.
 _FORMULA = re.compile(r"^'*[=+\-@\t\r]")

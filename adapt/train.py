@@ -34,11 +34,11 @@ from transformers.trainer_callback import ProgressCallback as TrainerBars
 from adapt import distributed, precision
 from adapt.config import RunConfig
 from adapt.data import IRData
+from adapt.evaluate import DEV_METRIC
 from adapt.guide import CachedGISTEmbedLoss, GuideStats, build_table
 
 logger = logging.getLogger(__name__)
 
-DEV_METRIC = "ndcg@10"
 DEV_CORPUS_MAX = 1000  # passages the in-training dev evaluation searches (every relevant one, then a sample)
 # Told (stage, done, total) as a run moves; the pipeline, the app and the trainer share it.
 OnProgress = Callable[[str, int, int], None]
