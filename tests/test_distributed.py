@@ -51,3 +51,15 @@ def test_when_rank_0_stops_before_training_the_others_stop_too(tiny, tmp_path, c
     assert errors == [f"Error: {problem}",  # rank 0 says it once, and rank 1 waits no more
                       f"Error: the main process (rank 0) stopped before training: {problem}"]
     assert not (tmp_path / "run" / "report.json").exists()
+
+
+def test_finish_leaves_the_process_group(tmp_path):
+    import torch.distributed as dist
+
+    from adapt.distributed import finish
+
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1)
+    assert dist.is_initialized()
+    finish()
+    assert not dist.is_initialized()
+    finish()  # nothing to leave: no error
