@@ -85,11 +85,11 @@ def exit_process(code: int) -> None:
     Python's shutdown the thread cannot take the GIL and the rank dies with SIGABRT ("terminate called
     without an active exception") after its work is done, failing the whole launch (seen about once in
     15 two-rank runs on 2 cores; ``destroy_process_group`` does not join those threads). By the time this
-    runs every output is written and closed, so a rank flushes its streams and leaves with ``os._exit``.
+    runs every output is written and closed and the pipeline has left the process group (``finish``), so
+    a rank flushes its streams and leaves with ``os._exit``.
     """
     if not world().several:
         sys.exit(code)
-    finish()
     logging.shutdown()
     for stream in (sys.stdout, sys.stderr):
         stream.flush()
