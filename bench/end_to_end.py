@@ -18,6 +18,16 @@ command's wall-time ratio to it and the change of test NDCG@10 for the fine-tune
 recommended system, with a paired bootstrap interval over the test questions (both runs split the
 data with the same seed, so they share their test questions). The speed issue's rule: a precision
 "holds" quality where the change is within 0.005 or its interval spans 0.
+
+    python -m bench.end_to_end --commands askextension --baseline 32757bc
+                                                    # each command also at an earlier commit, same run
+
+``--baseline REV`` checks REV out in a temporary git worktree and runs each command there too, with the
+same interpreter and the same data files (absolute paths, so both trees read the very same bytes),
+alternating baseline and current within each repeat so that drift in the machine's speed hits both. The
+extra table gives the current tree's wall time as a multiple of the baseline's, and the change of test
+NDCG@10 of the fine-tuned model over the test questions both runs share. The baseline runs as it was: no
+``--precision`` (an option it may predate), whatever its defaults were.
 """
 
 from __future__ import annotations
@@ -47,7 +57,8 @@ COMMANDS = {
 QUALITY_TOLERANCE = 0.005  # NDCG@10: the speed issue's "quality must not move"
 
 
-def run_once(extra: list[str], out: Path, cache: Path | None) -> dict:
+def run_once(extra: list[str], out: Path, cache: Path | None, root: Path = ROOT) -> dict:
+    """One ``python -m adapt.run`` child, run from ``root`` (this tree, or a baseline's worktree)."""
     argv = [sys.executable, "-m", "adapt.run", *extra, "--out", str(out)]
     if cache is not None:
         argv += ["--cache-dir", str(cache)]
@@ -56,7 +67,7 @@ def run_once(extra: list[str], out: Path, cache: Path | None) -> dict:
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     start = time.perf_counter()
-    child = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    child = subprocess.Popen(argv, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     polled = 0
     proc = psutil.Process(child.pid)
     output = []
@@ -89,13 +100,44 @@ def run_once(extra: list[str], out: Path, cache: Path | None) -> dict:
             "command": "python -m adapt.run " + " ".join(shlex.quote(a) for a in [*extra, "--out", "<tmp>"])}
 
 
+def absolute(extra: list[str]) -> list[str]:
+    """``extra`` with every argument that names a file under this tree made absolute (for a worktree)."""
+    return [str((ROOT / a).resolve()) if not a.startswith("-") and (ROOT / a).exists() else a for a in extra]
+
+
+def ndcg_change(reference: dict, new: dict, ref_system: str, new_system: str):
+    """Mean test NDCG@10 of both runs over the questions they share, and the paired interval of the change."""
+    from adapt.stats import paired_bootstrap
+
+    both = reference["per_query"][["query_id", f"{ref_system}_ndcg@10"]].merge(
+        new["per_query"][["query_id", f"{new_system}_ndcg@10"]], on="query_id", suffixes=("_ref", "_new"))
+    ref_col, new_col = both.columns[1], both.columns[2]
+    interval = paired_bootstrap(both[ref_col].to_numpy(), both[new_col].to_numpy(), "ndcg@10")
+    held = abs(interval.change) <= QUALITY_TOLERANCE or interval.side() == "spans"
+    return {"test NDCG@10": f"{both[ref_col].mean():.4f} -> {both[new_col].mean():.4f}",
+            "change [95%]": f"{interval.change:+.4f} [{interval.low:+.4f}, {interval.high:+.4f}]",
+            "questions": len(both), "quality held": "yes" if held else "**no**"}
+
+
+def baseline_table(results: dict[str, list[dict]], names: list[str], baseline: str) -> str:
+    """This tree against ``baseline`` for each command: wall-time ratio (median of per-repeat ratios), the
+    speed issue's target (at most half), and the fine-tuned model's test NDCG@10 change."""
+    rows = []
+    for name in names:
+        old, new = results[f"{name} at {baseline}"], results[name]
+        ratio = median([n["wall"] / o["wall"] for n, o in zip(new, old)])
+        rows.append({"command": name, "baseline s": median([o["wall"] for o in old]),
+                     "current s": median([n["wall"] for n in new]), "x baseline": ratio,
+                     "at most 0.5x": "met" if ratio <= 0.5 else "**not met**",
+                     **ndcg_change(old[0], new[0], "finetuned", "finetuned")})
+    return table(rows)
+
+
 def precision_table(results: dict[str, list[dict]], names: list[str], precisions: list[str]) -> str:
     """Each precision against the first: wall-time ratio, and the change of test NDCG@10 of the fine-tuned
     model and of the recommended system with its paired interval, and whether quality held."""
     if len(precisions) < 2:
         return ""
-    from adapt.stats import paired_bootstrap
-
     rows = []
     for name in names:
         reference = results[f"{name} --precision {precisions[0]}"]
@@ -105,18 +147,10 @@ def precision_table(results: dict[str, list[dict]], names: list[str], precisions
             for system in ("finetuned", "recommended"):
                 ref_system = reference[0]["recommended"] if system == "recommended" else system
                 new_system = runs[0]["recommended"] if system == "recommended" else system
-                both = reference[0]["per_query"][["query_id", f"{ref_system}_ndcg@10"]].merge(
-                    runs[0]["per_query"][["query_id", f"{new_system}_ndcg@10"]], on="query_id",
-                    suffixes=("_ref", "_new"))
-                ref_col, new_col = both.columns[1], both.columns[2]
-                interval = paired_bootstrap(both[ref_col].to_numpy(), both[new_col].to_numpy(), "ndcg@10")
-                held = abs(interval.change) <= QUALITY_TOLERANCE or interval.side() == "spans"
                 rows.append({"command": name, "precision": f"{precision} vs {precisions[0]}",
                              "x wall time": ratio, "system": system if system == "finetuned" else
                              f"recommended ({ref_system} / {new_system})",
-                             "test NDCG@10": f"{both[ref_col].mean():.4f} -> {both[new_col].mean():.4f}",
-                             "change [95%]": f"{interval.change:+.4f} [{interval.low:+.4f}, {interval.high:+.4f}]",
-                             "questions": len(both), "quality held": "yes" if held else "**no**"})
+                             **ndcg_change(reference[0], runs[0], ref_system, new_system)})
     return table(rows)
 
 
@@ -155,6 +189,8 @@ def main(argv=None) -> int:
                              "reference for the time ratio and the quality change")
     parser.add_argument("--keep", type=Path,
                         help="write each run's --out folder under this folder (kept) instead of a temporary one")
+    parser.add_argument("--baseline", metavar="REV",
+                        help="also run each command at this git revision (a temporary worktree), in the same run")
     parser.add_argument("--quick", action="store_true", help="the sample data command, once")
     args = parser.parse_args(argv)
     if args.quick:
@@ -164,25 +200,40 @@ def main(argv=None) -> int:
     from adapt.bundled import cache_root
 
     results = {}
+    names = [c for c in args.commands.split(",") if c]
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
+        worktree = None
+        if args.baseline:
+            worktree = tmp / "baseline"
+            subprocess.run(["git", "worktree", "add", "--quiet", "--detach", str(worktree), args.baseline],
+                           cwd=ROOT, check=True)
         precisions = [p for p in args.precisions.split(",") if p] or [None]
-        for name, precision in [(c, p) for c in args.commands.split(",") if c for p in precisions]:
-            extra = COMMANDS[name] + (["--precision", precision] if precision else [])
-            label = name + (f" --precision {precision}" if precision else "")
-            runs = []
+        # (label, arguments, tree, folder tag): the baseline's run of a command goes right before this tree's
+        plan = []
+        for name in names:
+            if worktree:
+                plan.append((f"{name} at {args.baseline}", absolute(COMMANDS[name]), worktree, f"{name}-baseline"))
+            for precision in precisions:
+                plan.append((name + (f" --precision {precision}" if precision else ""),
+                             (absolute(COMMANDS[name]) if worktree else COMMANDS[name])
+                             + (["--precision", precision] if precision else []), ROOT, f"{name}-{precision}"))
+        try:
             for repeat in range(args.repeats):
-                cache = None
-                if not args.warm_cache:
-                    cache = tmp / f"cache-{name}-{precision}-{repeat}"
-                    cache.mkdir()
-                    if (cache_root() / "models").is_dir():
-                        (cache / "models").symlink_to(cache_root() / "models")
-                found = run_once(extra, (args.keep or tmp) / f"out-{name}-{precision}-{repeat}", cache)
-                print(f"{label} run {repeat + 1}: {found['wall']:.1f} s, peak RSS {found['peak_mb']} MB, test "
-                      f"NDCG@10 fine-tuned {found['ndcg'].get('finetuned')}", flush=True)
-                runs.append(found)
-            results[label] = runs
+                for label, extra, tree, tag in plan:
+                    cache = None
+                    if not args.warm_cache:
+                        cache = tmp / f"cache-{tag}-{repeat}"
+                        cache.mkdir()
+                        if (cache_root() / "models").is_dir():
+                            (cache / "models").symlink_to(cache_root() / "models")
+                    found = run_once(extra, (args.keep or tmp) / f"out-{tag}-{repeat}", cache, tree)
+                    print(f"{label} run {repeat + 1}: {found['wall']:.1f} s, peak RSS {found['peak_mb']} MB, test "
+                          f"NDCG@10 fine-tuned {found['ndcg'].get('finetuned')}", flush=True)
+                    results.setdefault(label, []).append(found)
+        finally:
+            if worktree:
+                subprocess.run(["git", "worktree", "remove", "--force", str(worktree)], cwd=ROOT, check=False)
     if args.from_log:
         results["recorded: " + str(args.from_log)] = [from_log(args.from_log, args.from_run or Path("."))]
 
@@ -202,16 +253,20 @@ def main(argv=None) -> int:
                                "s (median)": median([r["timings"].get(stage, 0.0) for r in runs])})
     summary, stages_table = table(rows), table(stage_rows)
     print("\n" + summary + "\n\n" + stages_table)
-    quality = precision_table(results, [c for c in args.commands.split(",") if c],
-                              [p for p in args.precisions.split(",") if p])
+    quality = precision_table(results, names, [p for p in args.precisions.split(",") if p])
     if quality:
         print("\n" + quality)
+    against = baseline_table(results, names, args.baseline) if args.baseline and not args.precisions else ""
+    if against:
+        print("\n" + against)
     body = (f"Guide cache: {'the default (may be warm)' if args.warm_cache else 'fresh per run (a first run)'}. "
             f"{args.repeats} run(s) per command measured here; rows marked \"recorded\" are a single run "
             f"timed by someone else with /usr/bin/time -v, reported as found.\n\n{summary}\n\n"
             f"Per stage (report.json \"timings\"):\n\n{stages_table}"
             + (f"\n\nPrecision against {args.precisions.split(',')[0]} (first repeat's runs; test NDCG@10, "
-               f"paired bootstrap over the test questions):\n\n{quality}" if quality else ""))
+               f"paired bootstrap over the test questions):\n\n{quality}" if quality else "")
+            + (f"\n\nAgainst {args.baseline} (its own worktree, same data, same interpreter; test NDCG@10 of the "
+               f"fine-tuned model, paired bootstrap over the shared test questions):\n\n{against}" if against else ""))
     append_results("bench.end_to_end", "End to end: adapt.run" + (" (--quick)" if args.quick else ""),
                    body, facts, started)
     return 0
