@@ -16,6 +16,7 @@ import shutil
 import time
 import zipfile
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,7 +32,7 @@ from transformers import EarlyStoppingCallback, TrainerCallback
 from transformers.trainer_callback import PrinterCallback
 from transformers.trainer_callback import ProgressCallback as TrainerBars
 
-from adapt import distributed, precision
+from adapt import distributed, padding, precision
 from adapt.config import RunConfig
 from adapt.data import IRData
 from adapt.evaluate import DEV_METRIC
@@ -56,6 +57,7 @@ class TrainResult:
     guide: GuideStats | None = None
     resumed_from: str | None = None
     distributed: dict | None = None  # world size, backend and devices (adapt.distributed.describe)
+    slice_rows: int | None = None  # rows a length-sorted slice of a training forward (adapt.padding); None: one pass
 
 
 def training_prompts(model, columns=("anchor", "positive", "negative")) -> dict[str, str]:
@@ -193,7 +195,9 @@ def finetune(model, guide, guide_name: str, train: pd.DataFrame, dev: IRData | N
     resume = distributed.main_only(lambda: _last_checkpoint(checkpoints))  # rank 0 tidies, all resume alike
     if resume:
         logger.info("Resuming training from %s", resume)
-    trainer.train(resume_from_checkpoint=resume)
+    slice_rows = padding.SLICE_ROWS if padding.pays() else None
+    with padding.sorted_slices(model, slice_rows) if slice_rows else nullcontext():
+        trainer.train(resume_from_checkpoint=resume)
 
     history = [
         {"step": e["step"], "epoch": e.get("epoch"), DEV_METRIC: e[metric]}
@@ -210,6 +214,7 @@ def finetune(model, guide, guide_name: str, train: pd.DataFrame, dev: IRData | N
         guide=guide_stats,
         resumed_from=resume,
         distributed=distributed.describe(),
+        slice_rows=slice_rows,
     )
 
 

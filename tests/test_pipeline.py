@@ -6,7 +6,7 @@ import json
 import pandas as pd
 import pytest
 
-from adapt import pipeline
+from adapt import padding, pipeline
 from adapt.config import RunConfig
 from adapt.data import ir_data
 from adapt.evaluate import evaluate_index
@@ -95,4 +95,5 @@ def test_without_a_dev_set_nothing_is_chosen_and_training_runs_every_epoch(tiny,
     assert report["recommended"] == "base" and report["hybrid"] is None and "hybrid" not in report["metrics"]
     assert report["verdict"].startswith("There are no dev questions to choose a system on")
     assert report["training"]["epochs"] == 1.0 and report["training"]["best_step"] is None
+    assert report["training"]["slice_rows"] == padding.SLICE_ROWS  # a CPU run trains in length-sorted slices
     assert set(report["significance"]) == {"accuracy@1"}
