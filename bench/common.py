@@ -16,6 +16,7 @@ import shlex  # noqa: E402
 import statistics  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
+from contextlib import nullcontext  # noqa: E402
 from datetime import datetime, timezone  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -210,10 +211,13 @@ def train_steps(model, loss, train: pd.DataFrame, max_steps: int, out_dir: Path,
                 precision: str = "fp32") -> float:
     """Train ``max_steps`` steps with adapt's trainer settings and no saving; returns seconds in train().
 
-    ``precision`` is adapt.run's ``--precision`` for the trainer (fp32 unless a bench asks for more)."""
+    ``precision`` is adapt.run's ``--precision`` for the trainer (fp32 unless a bench asks for more). On a CPU
+    the student's forward runs in length-sorted slices, as in adapt.run (adapt.padding; from 2026-12-06 on,
+    so training times in RESULTS.md sections before that compare only with each other)."""
     from datasets import Dataset
     from sentence_transformers import SentenceTransformerTrainer
 
+    from adapt import padding
     from adapt.config import RunConfig
     from adapt.train import training_arguments, training_columns
 
@@ -225,7 +229,8 @@ def train_steps(model, loss, train: pd.DataFrame, max_steps: int, out_dir: Path,
                               dataloader_pin_memory=False)
     trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=dataset, loss=loss)
     start = time.perf_counter()
-    trainer.train()
+    with padding.sorted_slices(model) if padding.pays() else nullcontext():  # as adapt.train.finetune trains
+        trainer.train()
     return time.perf_counter() - start
 
 
