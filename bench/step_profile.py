@@ -8,8 +8,9 @@ instrumented, then writes one section to RESULTS.md:
   inside it, the optimiser's update, and the rest of the step (the loss and the backward pass);
 - between steps: the dev evaluations, the checkpoint saves and what is left (fetching and tokenising the
   next batch, logging, callbacks);
-- padding: the share of the tokens the student computed that are padding, per column (anchor,
-  positive, negative), which bounds what length-grouped batches could save.
+- padding: the share of padding in the batches the trainer hands the student, per column (anchor, then
+  the candidates, which sentence-transformers merges into one pass), and in what the transformer
+  actually computes once adapt.padding has sliced them.
 
     python -m bench.step_profile                    # the README's sample command
     python -m bench.step_profile --dataset askextension-kb-california --base minilm --guide mpnet
@@ -40,7 +41,8 @@ class StepClock:
         self.evaluations: list[float] = []
         self.saves: list[float] = []
         self.between: list[float] = []
-        self.tokens: dict[str, list[int]] = {}  # column -> [real, computed]
+        self.tokens: dict[str, list[int]] = {}  # column -> [real, padded] as the trainer hands them over
+        self.computed = [0, 0]  # [real, computed] as the transformer ran them (after adapt.padding's slicing)
         self._step = None
         self._mark = None  # end of the last step, evaluation or save
         self._forward_start = None
@@ -80,10 +82,15 @@ class StepClock:
         features = args[0] if args else None
         if isinstance(features, dict) and "attention_mask" in features:
             mask = features["attention_mask"]
-            column = ("anchor", "positive", "negative")[min(self._forward_index, 2)]
+            column = "anchor" if self._forward_index == 0 else "candidates"  # positives and negatives, merged
             real, computed = self.tokens.setdefault(column, [0, 0])
             self.tokens[column] = [real + int(mask.sum()), computed + int(mask.numel())]
         self._forward_index += 1
+
+    def inner_pre(self, module, args, kwargs):
+        mask = kwargs.get("attention_mask")
+        if self._step is not None and mask is not None:
+            self.computed = [self.computed[0] + int(mask.sum()), self.computed[1] + int(mask.numel())]
 
     def forward_post(self, module, args, output):
         if self._step is not None and self._forward_start is not None:
@@ -126,6 +133,9 @@ def instrument(clock: StepClock):
             self.add_callback(Clocked())
             self.model.register_forward_pre_hook(clock.forward_pre)
             self.model.register_forward_hook(clock.forward_post)
+            inner = getattr(self.model[0], "model", None) or getattr(self.model[0], "auto_model", None)
+            if inner is not None:  # the transformer itself: what it computes, slices and all
+                inner.register_forward_pre_hook(clock.inner_pre, with_kwargs=True)
 
     pre = register_optimizer_step_pre_hook(clock.optimizer_pre)
     post = register_optimizer_step_post_hook(clock.optimizer_post)
@@ -209,9 +219,13 @@ def main(argv=None) -> int:
          "total s": sum(other_between)},
     ]
     accounted = sum(walls) + sum(clock.evaluations) + sum(clock.saves) + sum(other_between)
-    padding = [{"column": column, "real tokens": real, "computed tokens": computed,
-                "padding share": 1 - real / computed if computed else 0.0}
-               for column, (real, computed) in clock.tokens.items()]
+    padding = [{"tokens": f"{column} batches as handed over", "real": real, "with padding": padded,
+                "padding share": 1 - real / padded if padded else 0.0}
+               for column, (real, padded) in clock.tokens.items()]
+    real, computed = clock.computed
+    if computed:
+        padding.append({"tokens": "computed by the transformer (after slicing, adapt.padding)", "real": real,
+                        "with padding": computed, "padding share": 1 - real / computed})
     stages = [{"stage": stage, "s": seconds} for stage, seconds in report.get("timings", {}).items()]
     training = report.get("training", {})
     shown = "python -m adapt.run " + " ".join(command(args)) + f" --precision={args.precision}" + \
