@@ -81,14 +81,17 @@ def export_onnx(model, path: Path) -> list[str]:
 
 
 def quantize_onnx(source: Path, target: Path) -> None:
-    """Dynamic int8 quantisation of the weights (activations quantised on the fly), as optimum's
-    ``AutoQuantizationConfig.avx2(is_static=False)`` does it: no calibration data needed."""
+    """Dynamic int8 quantisation of the weights (activations quantised on the fly): no calibration data needed.
+
+    Weights per output channel: with one scale per tensor, a model fine-tuned on the sample lost 0.012
+    test NDCG@10 against its torch model (0.7786 against 0.7906); per channel it kept it (0.7917), at
+    the same speed (about 1.6x the torch model's passages a second on the 2-core machine)."""
     from onnxruntime.quantization import QuantType, quant_pre_process, quantize_dynamic
 
     prepared = target.with_name("prepared.onnx")
     # shape inference and graph clean-up, as onnxruntime advises (its symbolic pass gives up on these graphs)
     quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
-    quantize_dynamic(str(prepared), str(target), weight_type=QuantType.QInt8, per_channel=False, reduce_range=False)
+    quantize_dynamic(str(prepared), str(target), weight_type=QuantType.QInt8, per_channel=True, reduce_range=False)
     prepared.unlink()
 
 
