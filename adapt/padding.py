@@ -22,12 +22,9 @@ order, not sorted, and only where a loss asks for it. Its ``GISTEmbedLoss`` call
 from __future__ import annotations
 
 import functools
-import logging
 from contextlib import contextmanager
 
 import torch
-
-logger = logging.getLogger(__name__)
 
 SLICE_ROWS = 16  # rows a slice: a 32-pair batch gives two anchor slices and four candidate slices
 
@@ -80,10 +77,14 @@ def pays() -> bool:
 def sorted_slices(model, slice_rows: int = SLICE_ROWS):
     """While the block runs, ``model``'s first module (its transformer) runs training passes sliced.
 
+    Yields the rows a slice, or None where slicing does not pay (``pays``) and nothing changes.
     Only passes in training mode with gradients on are sliced (the trainer's steps); the dev evaluations
     inside training, which sentence-transformers already sorts by length, run as before. The module's own
     forward comes back when the block ends, so the saved model is untouched.
     """
+    if not pays():
+        yield None
+        return
     first = model[0]
     own = first.__dict__.get("forward")  # an instance-level forward someone set before, kept
     stock = first.forward
@@ -96,7 +97,7 @@ def sorted_slices(model, slice_rows: int = SLICE_ROWS):
 
     first.forward = forward
     try:
-        yield
+        yield slice_rows
     finally:
         if own is None:
             del first.forward  # the class's forward shows through again

@@ -16,7 +16,6 @@ import shutil
 import time
 import zipfile
 from collections.abc import Callable
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -195,8 +194,7 @@ def finetune(model, guide, guide_name: str, train: pd.DataFrame, dev: IRData | N
     resume = distributed.main_only(lambda: _last_checkpoint(checkpoints))  # rank 0 tidies, all resume alike
     if resume:
         logger.info("Resuming training from %s", resume)
-    slice_rows = padding.SLICE_ROWS if padding.pays() else None
-    with padding.sorted_slices(model, slice_rows) if slice_rows else nullcontext():
+    with padding.sorted_slices(model) as slice_rows:
         trainer.train(resume_from_checkpoint=resume)
 
     history = [

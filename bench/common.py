@@ -16,7 +16,6 @@ import shlex  # noqa: E402
 import statistics  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
-from contextlib import nullcontext  # noqa: E402
 from datetime import datetime, timezone  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -174,6 +173,16 @@ def load_split(name: str, max_train: int | None = None, max_test: int | None = N
     return splits, caps
 
 
+def fresh_cache(folder: Path) -> Path:
+    """An empty adapt cache at ``folder`` (a first run: no guide embeddings), sharing the unpacked bundled models."""
+    from adapt.bundled import cache_root
+
+    folder.mkdir(parents=True)
+    if (cache_root() / "models").is_dir():
+        (folder / "models").symlink_to(cache_root() / "models")
+    return folder
+
+
 def load_model(alias: str):
     from adapt import models
 
@@ -229,7 +238,7 @@ def train_steps(model, loss, train: pd.DataFrame, max_steps: int, out_dir: Path,
                               dataloader_pin_memory=False)
     trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=dataset, loss=loss)
     start = time.perf_counter()
-    with padding.sorted_slices(model) if padding.pays() else nullcontext():  # as adapt.train.finetune trains
+    with padding.sorted_slices(model):  # as adapt.train.finetune trains
         trainer.train()
     return time.perf_counter() - start
 

@@ -44,7 +44,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import DATA, ROOT, append_results, machine_facts, median, table
+from bench.common import DATA, ROOT, append_results, fresh_cache, machine_facts, median, table
 
 COMMANDS = {
     "sample": ["sample_data/agriculture_pairs.csv", "--corpus", "sample_data/agriculture_corpus.csv"],
@@ -197,7 +197,6 @@ def main(argv=None) -> int:
         args.commands, args.repeats = "sample", 1
     started = time.perf_counter()
     facts = machine_facts()
-    from adapt.bundled import cache_root
 
     results = {}
     names = [c for c in args.commands.split(",") if c]
@@ -221,12 +220,7 @@ def main(argv=None) -> int:
         try:
             for repeat in range(args.repeats):
                 for label, extra, tree, tag in plan:
-                    cache = None
-                    if not args.warm_cache:
-                        cache = tmp / f"cache-{tag}-{repeat}"
-                        cache.mkdir()
-                        if (cache_root() / "models").is_dir():
-                            (cache / "models").symlink_to(cache_root() / "models")
+                    cache = None if args.warm_cache else fresh_cache(tmp / f"cache-{tag}-{repeat}")
                     found = run_once(extra, (args.keep or tmp) / f"out-{tag}-{repeat}", cache, tree)
                     print(f"{label} run {repeat + 1}: {found['wall']:.1f} s, peak RSS {found['peak_mb']} MB, test "
                           f"NDCG@10 fine-tuned {found['ndcg'].get('finetuned')}", flush=True)

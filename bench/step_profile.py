@@ -30,7 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import DATA, ROOT, append_results, machine_facts, median, spread, table
+from bench.common import DATA, ROOT, append_results, fresh_cache, machine_facts, median, spread, table
 
 
 class StepClock:
@@ -181,10 +181,7 @@ def main(argv=None) -> int:
         extra += [f"--base={args.base}"] if args.base else []
         extra += [f"--guide={args.guide}"] if args.guide else []
         try:
-            (Path(tmp) / "cache").mkdir()
-            from adapt.bundled import cache_root
-            if (cache_root() / "models").is_dir():  # the bundled models are shared; the guide cache is fresh
-                (Path(tmp) / "cache" / "models").symlink_to(cache_root() / "models")
+            fresh_cache(Path(tmp) / "cache")
             wall = time.perf_counter()
             code = run.main([*extra, "--out", str(out), "-q"])
             wall = time.perf_counter() - wall
