@@ -18,7 +18,7 @@ from pathlib import Path
 from adapt.errors import ConfigError
 
 DEFAULT_BASE = "BAAI/bge-small-en-v1.5"
-INDEX_KINDS = ("auto", "flat", "hnsw", "ivf", "ivf-pq")
+INDEX_KINDS = ("auto", "flat", "hnsw", "ivf", "ivf-sq8", "ivf-pq")
 MARGIN_STRATEGIES = ("absolute", "relative")
 PRECISIONS = ("auto", "fp32", "bf16")  # adapt.precision
 
@@ -58,10 +58,10 @@ class RunConfig:
     patience: int = _opt(3, "stop after this many dev evaluations without improvement (0 = never stop early)")
     guide_cache: bool = _opt(True, "compute the guide's embeddings once and cache them on disk")
     cache_dir: Path | None = _opt(None, "where the guide cache lives (default: $ADAPT_CACHE or ~/.cache/adapt)")
-    index: str = _opt("auto", "FAISS index: flat, hnsw, ivf, ivf-pq, or auto (flat below 100,000 passages, HNSW "
-                              "up to 5 million, ivf-pq beyond or past --index-memory-gb)")
-    index_memory_gb: float = _opt(5.0, "memory an index may hold, in GB; auto picks a compressed index (ivf-pq) "
-                                       "when flat or HNSW would need more")
+    index: str = _opt("auto", "FAISS index: flat, hnsw, ivf, ivf-sq8, ivf-pq, or auto (flat below 100,000 "
+                              "passages, HNSW up to 5 million, then ivf-sq8, or ivf-pq past --index-memory-gb)")
+    index_memory_gb: float = _opt(5.0, "memory an index may hold, in GB; auto picks a compressed index (ivf-sq8, "
+                                       "else ivf-pq) when flat or HNSW would need more")
     k: tuple[int, ...] = _opt((1, 3, 5, 10), "cut-offs for the metrics, e.g. 1,3,5,10")
     bootstrap: int = _opt(1000, "bootstrap resamples for the confidence intervals")
     seed: int = _opt(42, "random seed for the split, the sampler and training")

@@ -2,15 +2,18 @@
 
 Flat search is exact and the default for small corpora. ``auto`` picks by size and a memory budget
 (``index_bytes``): flat below ``AUTO_APPROXIMATE_AT`` passages, HNSW up to ``HNSW_UP_TO``, and beyond
-that, or when the budget would be exceeded, "ivf-pq": an inverted file of product-quantised codes (one
-byte per 4 dimensions) in memory, whose ``REFINE_FACTOR * k`` candidates are re-scored exactly on the
-full vectors, which stay on disk (a memmap of the saved ``vectors.npy``): ``dim / 4 + 8`` bytes a passage
-in RAM instead of ``4 dim``. (Re-scoring on 8-bit vectors instead capped recall@10 near 0.95 on
-bench.search's clustered vectors, where neighbours differ by little.) Every approximate index records its
-recall@10 against exact search on the very corpus it indexes, computed chunk by chunk so it works at
-millions. Vectors are added in chunks, so an ``np.memmap`` (or anything sliced by rows) can be indexed
-without a second copy. With faiss-gpu and a GPU, flat and IVF indexes search on the GPU; the saved index
-is the CPU one. numpy in, numpy out: ``D, I`` are scores and row numbers.
+that, or when the budget would be exceeded, an inverted file over compressed vectors whose candidates
+are re-scored exactly on the full vectors, which stay on disk (a memmap of the saved ``vectors.npy``):
+"ivf-sq8" (one byte a dimension in RAM, ``dim + 8`` bytes a passage, ``REFINE["ivf-sq8"] * k``
+candidates re-scored) when it fits the budget, else "ivf-pq" (one byte per 4 dimensions, ``dim / 4 + 8``
+bytes, ``REFINE["ivf-pq"] * k`` re-scored: its coarser codes need a wider net, and so more reads). The
+re-scoring counts are bench.search's at 10M clustered vectors, where neighbours differ by about 0.001
+in cosine: 20 k candidates left ivf-pq at recall@10 0.88, 50 k reached 0.96, and 8-bit vectors alone
+0.93, re-scored 3 k 0.99 (bench/RESULTS.md). Every approximate index records its recall@10 against
+exact search on the very corpus it indexes, computed chunk by chunk so it works at millions. Vectors are
+added in chunks, so an ``np.memmap`` (or anything sliced by rows) can be indexed without a second copy.
+With faiss-gpu and a GPU, flat and IVF-Flat indexes search on the GPU; the saved index is the CPU one.
+numpy in, numpy out: ``D, I`` are scores and row numbers.
 """
 
 from __future__ import annotations
@@ -39,9 +42,10 @@ HNSW_EF_CONSTRUCTION = 200
 HNSW_EF_SEARCH = 128
 RECALL_SAMPLE = 1000
 IVF_MAX_LISTS = 8192  # at 10M, ~1,200 passages a list; more lists make the build's k-means slower
-IVF_PQ_NPROBE = 48
+IVF_COMPRESSED_NPROBE = 48
 PQ_MIN = 10_000  # 256 codes a sub-quantiser want a few thousand vectors to train on
-REFINE_FACTOR = 20  # ivf-pq re-scores 20 k candidates exactly
+REFINE = {"ivf-sq8": 5, "ivf-pq": 50}  # candidates re-scored exactly, per result (module docstring)
+RESCORED = ("ivf-sq8", "ivf-pq")
 CHUNK = 131_072  # vectors added, or searched exactly, at a time
 FEW_QUERIES = 8  # bench/RESULTS.md: a lone query ran 42 ms with all threads, 0.6 ms with one, on a busy machine
 
@@ -68,23 +72,24 @@ def pq_bytes(dim: int) -> int:
 def index_bytes(kind: str, n: int, dim: int) -> int:
     """About how much memory an index of ``kind`` over ``n`` vectors of ``dim`` floats holds."""
     per_vector = {"flat": 4 * dim, "ivf": 4 * dim + 8, "hnsw": 4 * dim + 2 * HNSW_M * 4,
-                  "ivf-pq": pq_bytes(dim) + 8}[kind]  # its full vectors stay on disk
+                  "ivf-sq8": dim + 8, "ivf-pq": pq_bytes(dim) + 8}[kind]  # re-scored kinds: full vectors on disk
     return n * per_vector
 
 
 def choose_kind(kind: str, n: int, dim: int = 384, memory_gb: float = 5.0) -> str:
-    """``kind``, or for "auto" the first of flat, HNSW that suits ``n`` and fits ``memory_gb``, else ivf-pq."""
+    """``kind``, or for "auto" the first of flat, HNSW, ivf-sq8 that suits ``n`` and fits ``memory_gb``,
+    else ivf-pq."""
     if kind != "auto":
         return kind
-    for candidate, below in (("flat", AUTO_APPROXIMATE_AT), ("hnsw", HNSW_UP_TO)):
-        if n < below and index_bytes(candidate, n, dim) <= memory_gb * GIB:
+    for candidate, below in (("flat", AUTO_APPROXIMATE_AT), ("hnsw", HNSW_UP_TO), ("ivf-sq8", None)):
+        if (below is None or n < below) and index_bytes(candidate, n, dim) <= memory_gb * GIB:
             return candidate
     return "ivf-pq"
 
 
 def ivf_lists(n: int, kind: str) -> int:
     lists = max(1, min(int(4 * np.sqrt(n)), n // 39 or 1))
-    return min(lists, IVF_MAX_LISTS) if kind == "ivf-pq" else lists
+    return min(lists, IVF_MAX_LISTS) if kind in RESCORED else lists
 
 
 def new_faiss(kind: str, n: int, dim: int) -> faiss.Index:
@@ -102,12 +107,16 @@ def new_faiss(kind: str, n: int, dim: int) -> faiss.Index:
         index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, nlist, ip)
         index.nprobe = max(1, min(nlist, max(8, nlist // 8)))
         return index
-    if kind == "ivf-pq":  # lists found through a small HNSW over the centroids: adding 10M stays cheap
+    if kind in RESCORED:  # lists found through a small HNSW over the centroids: adding 10M stays cheap
         quantizer = faiss.IndexHNSWFlat(dim, HNSW_M, ip)
-        quantizer.hnsw.efSearch = 2 * IVF_PQ_NPROBE
-        index = faiss.IndexIVFPQ(quantizer, dim, nlist, pq_bytes(dim), 8, ip)
-        index.nprobe = min(nlist, IVF_PQ_NPROBE)
-        index.cp.niter = index.pq.cp.niter = 10  # k-means rounds: 25 (faiss's default) would treble a 10M build
+        quantizer.hnsw.efSearch = 2 * IVF_COMPRESSED_NPROBE
+        if kind == "ivf-pq":
+            index = faiss.IndexIVFPQ(quantizer, dim, nlist, pq_bytes(dim), 8, ip)
+            index.pq.cp.niter = 10
+        else:
+            index = faiss.IndexIVFScalarQuantizer(quantizer, dim, nlist, faiss.ScalarQuantizer.QT_8bit, ip)
+        index.nprobe = min(nlist, IVF_COMPRESSED_NPROBE)
+        index.cp.niter = 10  # k-means rounds: 25 (faiss's default) would treble a 10M build
         return index
     raise ValueError(f"unknown index kind {kind!r}")
 
@@ -119,7 +128,7 @@ def build_faiss(vectors: np.ndarray, kind: str, seed: int = 0) -> faiss.Index:
         raise ConfigError(f"index ivf-pq needs at least {PQ_MIN:,} passages to train its codes; found {n:,}; "
                           "use --index auto or flat")
     index = new_faiss(kind, n, dim)
-    if not index.is_trained:  # k-means on a sample: 256 a list for ivf, 40 for ivf-pq's many lists
+    if not index.is_trained:  # k-means on a sample: 256 a list for ivf, 40 for the compressed kinds' many lists
         limit = (256 if kind == "ivf" else 40) * ivf_lists(n, kind)
         rows = np.sort(np.random.default_rng(seed).choice(n, limit, replace=False)) if n > limit else slice(None)
         sample = vectors[rows]
@@ -155,12 +164,26 @@ def recall_against_flat(index: faiss.Index, vectors: np.ndarray, k: int = 10, sa
     return found / (len(queries) * k)
 
 
-class Rescored:
-    """An ivf-pq index searched as faiss would, its ``REFINE_FACTOR * k`` candidates re-scored exactly on
-    ``vectors`` (an array, or a memmap whose rows are read only for each query's candidates)."""
+def kind_of(index: faiss.Index) -> str:
+    """adapt's name for a FAISS index it built ("flat", "hnsw", "ivf", "ivf-sq8" or "ivf-pq")."""
+    if isinstance(index, faiss.IndexIVFPQ):
+        return "ivf-pq"
+    if isinstance(index, faiss.IndexIVFScalarQuantizer):
+        return "ivf-sq8"
+    if isinstance(index, faiss.IndexHNSW):
+        return "hnsw"
+    return "ivf" if isinstance(index, faiss.IndexIVF) else "flat"
 
-    def __init__(self, index: faiss.Index, vectors: np.ndarray, factor: int = REFINE_FACTOR):
-        self.index, self.vectors, self.factor = index, vectors, factor
+
+class Rescored:
+    """A compressed IVF index searched as faiss would, its ``factor * k`` candidates (``REFINE`` by kind)
+    re-scored exactly on ``vectors`` (an array, or a memmap whose rows are read only for each query's
+    candidates). faiss's own ``IndexRefineFlat`` would hold the full vectors in RAM, which is what the
+    compressed kinds exist to avoid."""
+
+    def __init__(self, index: faiss.Index, vectors: np.ndarray, factor: int | None = None):
+        self.index, self.vectors = index, vectors
+        self.factor = factor or REFINE[kind_of(index)]
         self.ntotal = index.ntotal
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -176,8 +199,9 @@ class Rescored:
 
 
 def searchable(index: faiss.Index, vectors: np.ndarray):
-    """What answers queries for ``index``: ivf-pq re-scored on ``vectors`` (``Rescored``), others as they are."""
-    return Rescored(index, vectors) if isinstance(index, faiss.IndexIVFPQ) else index
+    """What answers queries for ``index``: the compressed kinds re-scored on ``vectors`` (``Rescored``),
+    others as they are."""
+    return Rescored(index, vectors) if kind_of(index) in RESCORED else index
 
 
 def on_gpu(index: faiss.Index) -> faiss.Index:
@@ -197,7 +221,7 @@ class PassageIndex:
         if index.ntotal != len(ids) or len(ids) != len(texts):
             raise ValueError(f"index holds {index.ntotal} vectors but {len(ids)} ids and {len(texts)} texts")
         self.index, self.ids, self.texts, self.info = index, list(ids), list(texts), dict(info)
-        self.vectors = vectors if isinstance(index, faiss.IndexIVFPQ) else None  # ivf-pq re-scores on them
+        self.vectors = vectors if kind_of(index) in RESCORED else None  # the compressed kinds re-score on them
         # what answers queries; ``index`` (on the CPU) is what is saved
         self.searcher = searchable(index, vectors) if self.vectors is not None else on_gpu(index)
 
@@ -210,8 +234,9 @@ class PassageIndex:
         index = build_faiss(vectors, kind, seed)
         info = {"kind": kind, "size": len(ids), "dimension": int(vectors.shape[1]), "model": model_name,
                 "build_seconds": round(time.perf_counter() - start, 3)}
-        if kind == "ivf-pq":
+        if kind in RESCORED:
             info["memory_gb"] = round(index_bytes(kind, len(ids), vectors.shape[1]) / GIB, 3)
+            info["rescored_per_result"] = REFINE[kind]
         if kind != "flat":
             info["recall@10_vs_flat"] = round(recall_against_flat(index, vectors, seed=seed), 4)
             logger.info("%s index: recall@10 against exact search %.4f", kind, info["recall@10_vs_flat"])
@@ -269,7 +294,7 @@ class PassageIndex:
         if index.ntotal != len(ids):
             raise RunError(damaged.format(f"index.faiss holds {index.ntotal} vectors for {len(ids)} passages"))
         vectors = np.load(folder / "vectors.npy", mmap_mode="r") if (folder / "vectors.npy").exists() else None
-        if isinstance(index, faiss.IndexIVFPQ) and vectors is None:
+        if kind_of(index) in RESCORED and vectors is None:
             raise RunError(f"index folder '{folder}' is incomplete (missing vectors.npy); re-run adapt.run")
         return cls(index, ids, texts, info if isinstance(info, dict) else {}, vectors)
 

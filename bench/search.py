@@ -1,4 +1,4 @@
-"""Search: encode throughput of the bundled models, and FAISS flat / HNSW / IVF / ivf-pq against exact search.
+"""Search: encode throughput of the bundled models, and FAISS flat / HNSW / IVF / ivf-sq8 / ivf-pq against exact search.
 
 Part 1 encodes real passages (askextension-kb-california corpus) with ``adapt.index.encode_passages``.
 Part 2 searches clustered synthetic vectors (Gaussian clusters around random centres, normalised, 384-d
@@ -12,6 +12,7 @@ queries in one call (evaluation); "1-query" latency searches them one at a time 
     python -m bench.search                 # 10k, 100k, 1M vectors
     python -m bench.search --quick         # 10k vectors, few passages
     python -m bench.search --no-encode --sizes 1000000,10000000 --queries 100 --repeats 1  # the 10M row
+    python -m bench.search --no-encode --sizes 10000000 --factors 3,10,20  # also other re-scoring widths
     python -m bench.search --real-vs-synthetic --real-passages 10000 --queries 500  # real against synthetic
 
 ``--real-vs-synthetic`` asks whether the synthetic vectors flatter the approximate indexes: it encodes the
@@ -120,11 +121,12 @@ def time_searches(search, queries: np.ndarray, single: int, repeats: int) -> tup
     return len(queries) / median(batch), 1000 * median(one), ids
 
 
-def measure(path: str, kind: str, queries: np.ndarray, exact: np.ndarray | None, args) -> dict:
-    """One method on the vectors in ``path``, in a fresh process (so its peak RSS is its own)."""
+def measure(path: str, kind: str, queries: np.ndarray, exact: np.ndarray | None, args) -> list[dict]:
+    """One method on the vectors in ``path``, in a fresh process (so its peak RSS is its own); for the
+    re-scored kinds, a further row for each width in --factors, searched on the same index."""
     import faiss
 
-    from adapt.index import build_faiss, exact_search, index_bytes, recall_against_flat, searchable
+    from adapt.index import RESCORED, Rescored, build_faiss, exact_search, index_bytes, recall_against_flat, searchable
 
     vectors = VectorFile(Path(path))
     n = len(vectors)
@@ -142,8 +144,14 @@ def measure(path: str, kind: str, queries: np.ndarray, exact: np.ndarray | None,
                     "adapt self-query recall@10": recall_against_flat(index, vectors, K, args.queries, args.seed),
                     "index GB (est.)": index_bytes(kind, n, vectors.shape[1]) / 2 ** 30,
                     "note": _settings(index, faiss)})
+    rows = [row]
+    for factor in args.factors if kind in RESCORED else ():
+        wider = Rescored(index, vectors, factor)
+        qps, ms, found = time_searches(lambda q: wider.search(q, K)[1], queries, args.single, args.repeats)
+        rows.append({"vectors": n, "method": f"faiss {kind}", "batch q/s": qps, "1-query ms": ms,
+                     "recall@10": recall(found, exact), "note": f"same index, {factor} k re-scored (not adapt's)"})
     row["peak RSS GB"] = peak_rss_gb()
-    return row
+    return rows
 
 
 def peak_rss_gb() -> float:
@@ -166,18 +174,19 @@ def search_rows(args) -> list[dict]:
         print(f"{n}: generated in {time.perf_counter() - start:.1f} s ({path})", flush=True)
         try:
             exact = None
-            for kind in ("exact", "flat", "hnsw", "ivf", "ivf-pq"):
+            for kind in ("exact", "flat", "hnsw", "ivf", "ivf-sq8", "ivf-pq"):
                 limit = {"flat": args.flat_max, "hnsw": args.hnsw_max, "ivf": args.ivf_max}.get(kind)
                 if (limit is not None and n > limit) or (kind == "ivf-pq" and n < PQ_MIN):
                     why = f"> --{kind}-max {limit}" if limit is not None and n > limit else f"< {PQ_MIN} vectors"
                     rows.append({"vectors": n, "method": f"faiss {kind}", "note": f"skipped ({why})"})
                     continue
                 with spawn.Pool(1, maxtasksperchild=1) as pool:
-                    row = pool.apply(measure, (str(path), kind, queries, exact, args))
+                    measured = pool.apply(measure, (str(path), kind, queries, exact, args))
                 if kind == "exact":
-                    exact = row.pop("ids")
-                rows.append(row)
-                print(rows[-1], flush=True)
+                    exact = measured[0].pop("ids")
+                rows.extend(measured)
+                for row in measured:
+                    print(row, flush=True)
         finally:
             path.unlink(missing_ok=True)
     return rows
@@ -230,7 +239,7 @@ def real_vs_synthetic_rows(args) -> list[dict]:
     sides = {"real": (real, real_queries), "synthetic": (synthetic, synthetic_queries)}
     exact = {name: exact_search(queries, vectors, K)[1] for name, (vectors, queries) in sides.items()}
     rows = []
-    for kind in ("hnsw", "ivf", "ivf-pq") if len(real) >= PQ_MIN else ("hnsw", "ivf"):
+    for kind in ("hnsw", "ivf", "ivf-sq8", "ivf-pq") if len(real) >= PQ_MIN else ("hnsw", "ivf", "ivf-sq8"):
         row = {"vectors": len(real), "method": f"faiss {kind}"}
         for name, (vectors, queries) in sides.items():
             index = build_faiss(vectors, kind, args.seed)
@@ -250,10 +259,11 @@ def _queries_near(vectors: VectorFile, count: int, rng: np.random.Generator, spr
 
 
 def _settings(index, faiss) -> str:
-    if isinstance(index, faiss.IndexIVFPQ):
-        from adapt.index import REFINE_FACTOR
+    from adapt.index import REFINE, kind_of
 
-        return f"nlist {index.nlist}, nprobe {index.nprobe}, PQ{index.pq.M}, {REFINE_FACTOR} k re-scored from disk"
+    if kind_of(index) in REFINE:
+        codes = f"PQ{index.pq.M}" if isinstance(index, faiss.IndexIVFPQ) else "8-bit"
+        return f"nlist {index.nlist}, nprobe {index.nprobe}, {codes}, {REFINE[kind_of(index)]} k re-scored from disk"
     if isinstance(index, faiss.IndexHNSW):
         return f"M {index.hnsw.nb_neighbors(0) // 2}, efC {index.hnsw.efConstruction}, efS {index.hnsw.efSearch}"
     if isinstance(index, faiss.IndexIVF):
@@ -275,6 +285,8 @@ def main(argv=None) -> int:
     parser.add_argument("--ivf-max", type=int, default=100_000, help="skip IVF builds above this size")
     parser.add_argument("--scratch", default=tempfile.gettempdir(), help="folder for the vector files (10M x 384: 15 GB)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--factors", default="", help="also search each re-scored index (ivf-sq8, ivf-pq) with "
+                        "these candidate widths, comma-separated (adapt's own width is always measured)")
     parser.add_argument("--quick", action="store_true", help="10k vectors, 64 passages, 1 repeat")
     parser.add_argument("--real-vs-synthetic", action="store_true",
                         help="instead: recall@10 of each approximate kind on real minilm embeddings of the shared "
@@ -289,6 +301,7 @@ def main(argv=None) -> int:
     if args.quick:
         args.sizes, args.passages, args.repeats, args.queries, args.single = "10000", 64, 1, 100, 10
     args.sizes = [int(s) for s in str(args.sizes).split(",")]
+    args.factors = [int(f) for f in str(args.factors).split(",") if f]
     quiet_logs()
     started = time.perf_counter()
     facts = machine_facts()
@@ -303,11 +316,11 @@ def main(argv=None) -> int:
     from adapt.index import AUTO_APPROXIMATE_AT, HNSW_UP_TO
 
     lines = [f"adapt.index when this ran: flat below {AUTO_APPROXIMATE_AT:,}, HNSW up to {HNSW_UP_TO:,} within "
-             "--index-memory-gb, ivf-pq beyond."]
+             "--index-memory-gb, then ivf-sq8 within it, ivf-pq beyond."]
     for row in search:
-        if row["method"] == "faiss ivf-pq" and "recall@10" in row and row["vectors"] >= 10_000_000:
+        if row["method"] in ("faiss ivf-sq8", "faiss ivf-pq") and "build s" in row and row["vectors"] >= 10_000_000:
             met = row["recall@10"] >= 0.95 and row["batch q/s"] >= 100 and row["peak RSS GB"] < 6
-            lines.append(f"Target at {row['vectors']:,} (recall@10 >= 0.95, >= 100 q/s, < 6 GB): "
+            lines.append(f"Target at {row['vectors']:,}, {row['method']} (recall@10 >= 0.95, >= 100 q/s, < 6 GB): "
                          f"{'met' if met else 'NOT met'} (recall@10 {row['recall@10']:.4f}, "
                          f"{row['batch q/s']:.0f} q/s, peak RSS {row['peak RSS GB']:.2f} GB).")
     body = ("Encode throughput, real passages of askextension-kb-california/corpus.csv (300-character "

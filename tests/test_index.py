@@ -52,11 +52,14 @@ def test_approximate_indexes_record_recall_against_flat(kind):
 def test_auto_chooses_by_size_and_memory_budget():
     assert choose_kind("auto", 1000) == "flat"
     assert choose_kind("auto", 1_000_000) == "hnsw"  # 1.8 GB of 384-d vectors and links
-    assert choose_kind("auto", 10_000_000) == "ivf-pq"
-    assert choose_kind("auto", 3_000_000, dim=1024, memory_gb=5) == "ivf-pq"  # HNSW would hold 13 GB
-    assert choose_kind("auto", 50_000, dim=384, memory_gb=0.05) == "ivf-pq"  # flat 77 MB > 54 MB
+    assert choose_kind("auto", 10_000_000) == "ivf-sq8"  # 3.7 GiB of 8-bit vectors
+    assert choose_kind("auto", 20_000_000) == "ivf-pq"  # 8-bit vectors would hold 7.3 GiB
+    assert choose_kind("auto", 3_000_000, dim=1024, memory_gb=5) == "ivf-sq8"  # HNSW would hold 13 GB
+    assert choose_kind("auto", 50_000, dim=384, memory_gb=0.05) == "ivf-sq8"  # flat 77 MB > 54 MB
+    assert choose_kind("auto", 50_000, dim=384, memory_gb=0.01) == "ivf-pq"  # 8-bit 19.6 MB > 10.7 MB
     assert choose_kind("ivf", 10) == "ivf"
     assert index_bytes("ivf-pq", 10_000_000, 384) == 10_000_000 * (96 + 8)  # the vectors stay on disk
+    assert index_bytes("ivf-sq8", 10_000_000, 384) == 10_000_000 * (384 + 8)
     assert index_bytes("hnsw", 1_000_000, 384) == 1_000_000 * (1536 + 256)
 
 
@@ -67,11 +70,13 @@ def clustered(n, dim, seed=0):
     return normalise_rows(vectors)
 
 
-def test_ivf_pq_records_recall_and_survives_save_and_load(tmp_path):
+@pytest.mark.parametrize("kind, stored, rescored", [("ivf-pq", 8, 50), ("ivf-sq8", 32, 5)])
+def test_compressed_indexes_record_recall_and_survive_save_and_load(tmp_path, kind, stored, rescored):
     vectors = clustered(12_000, 32)
     ids = [f"d{i}" for i in range(len(vectors))]
-    index = PassageIndex.build(vectors, ids, ids, kind="ivf-pq")
-    assert index.info["kind"] == "ivf-pq" and index.info["memory_gb"] == round(12_000 * (8 + 8) / 2 ** 30, 3)
+    index = PassageIndex.build(vectors, ids, ids, kind=kind)
+    assert index.info["kind"] == kind and index.info["memory_gb"] == round(12_000 * (stored + 8) / 2 ** 30, 3)
+    assert index.info["rescored_per_result"] == rescored == index.searcher.factor
     assert 0.9 <= index.info["recall@10_vs_flat"] <= 1.0
     D, I = index.search(vectors[:20], 10)
     assert list(I[:, 0]) == list(range(20))  # re-scored exactly: a stored vector finds itself
@@ -80,6 +85,7 @@ def test_ivf_pq_records_recall_and_survives_save_and_load(tmp_path):
     index.save(tmp_path / "idx")
     loaded = PassageIndex.load(tmp_path / "idx")
     assert isinstance(loaded.vectors, np.memmap)  # read from disk, not loaded whole
+    assert loaded.index.nprobe == index.index.nprobe == 48 and loaded.searcher.factor == rescored
     D2, I2 = loaded.search(vectors[:20], 10)
     np.testing.assert_array_equal(I2, I)
     np.testing.assert_allclose(D2, D)
