@@ -40,6 +40,7 @@ GIB = 2 ** 30
 HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 200
 HNSW_EF_SEARCH = 128
+ASSIGN_EF_SEARCH = 16  # faiss's default: the centroid graph's search width while vectors are added to lists
 RECALL_SAMPLE = 1000
 IVF_MAX_LISTS = 8192  # at 10M, ~1,200 passages a list; more lists make the build's k-means slower
 IVF_COMPRESSED_NPROBE = 48
@@ -133,8 +134,18 @@ def build_faiss(vectors: np.ndarray, kind: str, seed: int = 0) -> faiss.Index:
         rows = np.sort(np.random.default_rng(seed).choice(n, limit, replace=False)) if n > limit else slice(None)
         sample = vectors[rows]
         index.train(np.ascontiguousarray(sample, dtype=np.float32))
-    for start in range(0, n, CHUNK):
-        index.add(np.ascontiguousarray(vectors[start:start + CHUNK], dtype=np.float32))
+    # Adding assigns each vector its nearest list; the compressed kinds search their centroid graph 6x
+    # wider for queries, which made adding 10M vectors the bulk of a build (bench/RESULTS.md).
+    graph = faiss.downcast_index(index.quantizer).hnsw if kind in RESCORED else None
+    query_ef = graph.efSearch if graph is not None else None
+    if graph is not None:
+        graph.efSearch = ASSIGN_EF_SEARCH
+    try:
+        for start in range(0, n, CHUNK):
+            index.add(np.ascontiguousarray(vectors[start:start + CHUNK], dtype=np.float32))
+    finally:
+        if graph is not None:
+            graph.efSearch = query_ef
     return index
 
 

@@ -1,5 +1,6 @@
 """FAISS search against brute-force numpy on seeded random vectors, and save / load."""
 
+import faiss
 import numpy as np
 import pytest
 
@@ -86,6 +87,7 @@ def test_compressed_indexes_record_recall_and_survive_save_and_load(tmp_path, ki
     loaded = PassageIndex.load(tmp_path / "idx")
     assert isinstance(loaded.vectors, np.memmap)  # read from disk, not loaded whole
     assert loaded.index.nprobe == index.index.nprobe == 48 and loaded.searcher.factor == rescored
+    assert faiss.downcast_index(loaded.index.quantizer).hnsw.efSearch == 96  # searched wider than it was built
     D2, I2 = loaded.search(vectors[:20], 10)
     np.testing.assert_array_equal(I2, I)
     np.testing.assert_allclose(D2, D)
