@@ -41,13 +41,14 @@ def _take(features: dict, order: torch.Tensor, width: int, rows: int) -> dict:
     return part
 
 
-def sliced_forward(forward, features: dict, slice_rows: int = SLICE_ROWS) -> dict:
+def sliced_forward(forward, features: dict, slice_rows: int | None = None) -> dict:
     """``forward`` (a transformer module's) over ``features`` in length-sorted slices of ``slice_rows`` rows.
 
     Returns what ``forward(features)`` returns, with ``token_embeddings`` in the batch's order and width
     (zeros where a row is padding). Falls back to one pass where slicing cannot apply (no attention mask,
-    a flattened batch, one slice's worth of rows).
+    a flattened batch, one slice's worth of rows). ``slice_rows`` defaults to ``SLICE_ROWS``.
     """
+    slice_rows = slice_rows or SLICE_ROWS
     mask = features.get("attention_mask")
     if (not isinstance(mask, torch.Tensor) or mask.ndim != 2 or "cu_seq_lens_q" in features
             or mask.shape[0] <= slice_rows):
@@ -74,8 +75,9 @@ def pays() -> bool:
 
 
 @contextmanager
-def sorted_slices(model, slice_rows: int = SLICE_ROWS):
-    """While the block runs, ``model``'s first module (its transformer) runs training passes sliced.
+def sorted_slices(model, slice_rows: int | None = None):
+    """While the block runs, ``model``'s first module (its transformer) runs training passes sliced
+    (``slice_rows`` rows a slice, default ``SLICE_ROWS``).
 
     Yields the rows a slice, or None where slicing does not pay (``pays``) and nothing changes.
     Only passes in training mode with gradients on are sliced (the trainer's steps); the dev evaluations
@@ -85,6 +87,7 @@ def sorted_slices(model, slice_rows: int = SLICE_ROWS):
     if not pays():
         yield None
         return
+    slice_rows = slice_rows or SLICE_ROWS
     first = model[0]
     own = first.__dict__.get("forward")  # an instance-level forward someone set before, kept
     stock = first.forward

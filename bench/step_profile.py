@@ -14,6 +14,7 @@ instrumented, then writes one section to RESULTS.md:
 
     python -m bench.step_profile                    # the README's sample command
     python -m bench.step_profile --dataset askextension-kb-california --base minilm --guide mpnet
+    python -m bench.step_profile --slice-rows 8     # another slice size for adapt.padding
 
 Why an instrumented trainer rather than ``torch.profiler``: the question is which part of adapt's loop
 (forward, backward, optimiser, evaluation, saving, data) to make cheaper, and operator-level traces of
@@ -164,6 +165,8 @@ def main(argv=None) -> int:
     parser.add_argument("--base", help="adapt.run's --base (default: adapt.run's)")
     parser.add_argument("--guide", help="adapt.run's --guide (default: adapt.run's)")
     parser.add_argument("--precision", default="auto", choices=("fp32", "bf16", "auto"))
+    parser.add_argument("--slice-rows", type=int, help="rows a training slice (adapt.padding.SLICE_ROWS; "
+                        "default: adapt's own)")
     args = parser.parse_args(argv)
     started = time.perf_counter()
     facts = machine_facts()
@@ -171,8 +174,9 @@ def main(argv=None) -> int:
     import os
 
     os.chdir(ROOT)  # the sample command's paths are the README's, relative to the project
-    from adapt import run
+    from adapt import padding, run
 
+    padding.SLICE_ROWS = args.slice_rows or padding.SLICE_ROWS
     clock = StepClock()
     undo = instrument(clock)
     with tempfile.TemporaryDirectory() as tmp:
@@ -224,12 +228,15 @@ def main(argv=None) -> int:
         padding.append({"tokens": "computed by the transformer (after slicing, adapt.padding)", "real": real,
                         "with padding": computed, "padding share": 1 - real / computed})
     stages = [{"stage": stage, "s": seconds} for stage, seconds in report.get("timings", {}).items()]
+    tested = {system: values.get("ndcg@10") for system, values in report.get("metrics", {}).items()}
     training = report.get("training", {})
     shown = "python -m adapt.run " + " ".join(command(args)) + f" --precision={args.precision}" + \
         (f" --base={args.base}" if args.base else "") + (f" --guide={args.guide}" if args.guide else "")
     body = (f"Profiled command: `{shown}` (in-process, fresh guide cache), {wall:.0f} s wall; "
             f"precision {(report.get('precision') or {}).get('used')}; {training.get('steps')} steps, "
-            f"best dev step {training.get('best_step')}. The train stage took {train_s} s, of which the parts "
+            f"best dev step {training.get('best_step')}; training slices of {training.get('slice_rows')} rows; "
+            f"test NDCG@10 " + ", ".join(f"{k} {v:.4f}" for k, v in tested.items() if v is not None) +
+            f". The train stage took {train_s} s, of which the parts "
             f"below account for {accounted:.1f} s (the rest: the guide's pass and setting up the trainer).\n\n"
             f"{table(rows)}\n\nPadding in the student's training batches:\n\n{table(padding)}\n\n"
             f"Per stage (report.json \"timings\"):\n\n{table(stages)}")
