@@ -79,13 +79,15 @@ def index_bytes(kind: str, n: int, dim: int) -> int:
 
 def choose_kind(kind: str, n: int, dim: int = 384, memory_gb: float = 5.0) -> str:
     """``kind``, or for "auto" the first of flat, HNSW, ivf-sq8 that suits ``n`` and fits ``memory_gb``,
-    else ivf-pq."""
+    else ivf-pq (or ivf-sq8 below ``PQ_MIN``, too few passages to train PQ codes on). The budget is the
+    built index's size; building a compressed one peaks higher while faiss's lists grow (bench/RESULTS.md:
+    5.8 GiB for a 3.7 GiB ivf-sq8 at 10M)."""
     if kind != "auto":
         return kind
     for candidate, below in (("flat", AUTO_APPROXIMATE_AT), ("hnsw", HNSW_UP_TO), ("ivf-sq8", None)):
         if (below is None or n < below) and index_bytes(candidate, n, dim) <= memory_gb * GIB:
             return candidate
-    return "ivf-pq"
+    return "ivf-pq" if n >= PQ_MIN else "ivf-sq8"
 
 
 def ivf_lists(n: int, kind: str) -> int:
@@ -94,7 +96,8 @@ def ivf_lists(n: int, kind: str) -> int:
 
 
 def new_faiss(kind: str, n: int, dim: int) -> faiss.Index:
-    """An empty inner-product index of ``kind`` ("flat", "hnsw", "ivf" or "ivf-pq") sized for ``n`` vectors."""
+    """An empty inner-product index of ``kind`` ("flat", "hnsw", "ivf", "ivf-sq8" or "ivf-pq") sized for ``n``
+    vectors."""
     ip = faiss.METRIC_INNER_PRODUCT
     if kind == "flat":
         return faiss.IndexFlatIP(dim)
@@ -209,18 +212,18 @@ class Rescored:
         return D, I
 
 
-def searchable(index: faiss.Index, vectors: np.ndarray):
-    """What answers queries for ``index``: the compressed kinds re-scored on ``vectors`` (``Rescored``),
-    others as they are."""
-    return Rescored(index, vectors) if kind_of(index) in RESCORED else index
+def searchable(index: faiss.Index, vectors: np.ndarray, factor: int | None = None):
+    """What answers queries for ``index``: the compressed kinds re-scored on ``vectors`` (``Rescored``,
+    ``factor`` k candidates, default ``REFINE``), others as they are."""
+    return Rescored(index, vectors, factor) if kind_of(index) in RESCORED else index
 
 
 def on_gpu(index: faiss.Index) -> faiss.Index:
-    """A GPU copy of a flat or IVF index when faiss-gpu and a GPU are present; ``index`` itself otherwise."""
+    """A GPU copy of a flat or IVF-Flat index when faiss-gpu and a GPU are present; ``index`` itself otherwise."""
     if not hasattr(faiss, "StandardGpuResources") or faiss.get_num_gpus() < 1:
         return index
     if not isinstance(index, (faiss.IndexFlat, faiss.IndexIVFFlat)):
-        return index  # HNSW has no GPU version; ivf-pq re-scores on the CPU
+        return index  # HNSW has no GPU version; the compressed kinds re-score on the CPU
     return faiss.index_cpu_to_all_gpus(index)
 
 
@@ -233,8 +236,10 @@ class PassageIndex:
             raise ValueError(f"index holds {index.ntotal} vectors but {len(ids)} ids and {len(texts)} texts")
         self.index, self.ids, self.texts, self.info = index, list(ids), list(texts), dict(info)
         self.vectors = vectors if kind_of(index) in RESCORED else None  # the compressed kinds re-score on them
-        # what answers queries; ``index`` (on the CPU) is what is saved
-        self.searcher = searchable(index, vectors) if self.vectors is not None else on_gpu(index)
+        # what answers queries; ``index`` (on the CPU) is what is saved. A loaded index re-scores as many
+        # candidates as when its recall was measured (runs from before info.json recorded it: adapt's width)
+        self.searcher = (searchable(index, vectors, self.info.get("rescored_per_result"))
+                         if self.vectors is not None else on_gpu(index))
 
     @classmethod
     def build(cls, embeddings: np.ndarray, ids: list[str], texts: list[str], kind: str = "auto",

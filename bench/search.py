@@ -138,19 +138,19 @@ def measure(path: str, kind: str, queries: np.ndarray, exact: np.ndarray | None,
         start = time.perf_counter()
         index = build_faiss(vectors, kind, args.seed)
         built = time.perf_counter() - start
-        searcher = searchable(index, vectors)  # ivf-pq: re-scored on the vectors read from disk
+        searcher = searchable(index, vectors)  # ivf-sq8, ivf-pq: re-scored on the vectors read from disk
         qps, ms, found = time_searches(lambda q: searcher.search(q, K)[1], queries, args.single, args.repeats)
         row.update({"build s": built, "batch q/s": qps, "1-query ms": ms, "recall@10": recall(found, exact),
                     "adapt self-query recall@10": recall_against_flat(index, vectors, K, args.queries, args.seed),
                     "index GB (est.)": index_bytes(kind, n, vectors.shape[1]) / 2 ** 30,
                     "note": _settings(index, faiss)})
+    row["peak RSS GB"] = peak_rss_gb()  # before the wider searches below
     rows = [row]
     for factor in args.factors if kind in RESCORED else ():
         wider = Rescored(index, vectors, factor)
         qps, ms, found = time_searches(lambda q: wider.search(q, K)[1], queries, args.single, args.repeats)
         rows.append({"vectors": n, "method": f"faiss {kind}", "batch q/s": qps, "1-query ms": ms,
                      "recall@10": recall(found, exact), "note": f"same index, {factor} k re-scored (not adapt's)"})
-    row["peak RSS GB"] = peak_rss_gb()
     return rows
 
 

@@ -220,12 +220,12 @@ def main(argv=None) -> int:
          "total s": sum(other_between)},
     ]
     accounted = sum(walls) + sum(clock.evaluations) + sum(clock.saves) + sum(other_between)
-    padding = [{"tokens": f"{column} batches as handed over", "real": real, "with padding": padded,
+    padded_rows = [{"tokens": f"{column} batches as handed over", "real": real, "with padding": padded,
                 "padding share": 1 - real / padded if padded else 0.0}
                for column, (real, padded) in clock.tokens.items()]
     real, computed = clock.computed
     if computed:
-        padding.append({"tokens": "computed by the transformer (after slicing, adapt.padding)", "real": real,
+        padded_rows.append({"tokens": "computed by the transformer (after slicing, adapt.padding)", "real": real,
                         "with padding": computed, "padding share": 1 - real / computed})
     stages = [{"stage": stage, "s": seconds} for stage, seconds in report.get("timings", {}).items()]
     tested = {system: values.get("ndcg@10") for system, values in report.get("metrics", {}).items()}
@@ -238,7 +238,7 @@ def main(argv=None) -> int:
             f"test NDCG@10 " + ", ".join(f"{k} {v:.4f}" for k, v in tested.items() if v is not None) +
             f". The train stage took {train_s} s, of which the parts "
             f"below account for {accounted:.1f} s (the rest: the guide's pass and setting up the trainer).\n\n"
-            f"{table(rows)}\n\nPadding in the student's training batches:\n\n{table(padding)}\n\n"
+            f"{table(rows)}\n\nPadding in the student's training batches:\n\n{table(padded_rows)}\n\n"
             f"Per stage (report.json \"timings\"):\n\n{table(stages)}")
     print(body)
     append_results("bench.step_profile", "Step profile: adapt.run", body, facts, started)

@@ -1,5 +1,7 @@
 """FAISS search against brute-force numpy on seeded random vectors, and save / load."""
 
+import json
+
 import faiss
 import numpy as np
 import pytest
@@ -40,7 +42,7 @@ def test_scores_are_cosine_whatever_the_vector_norms():
     np.testing.assert_allclose(D[:, 0], 1.0, atol=1e-5)
 
 
-@pytest.mark.parametrize("kind", ["hnsw", "ivf"])
+@pytest.mark.parametrize("kind", ["hnsw", "ivf", "ivf-sq8"])
 def test_approximate_indexes_record_recall_against_flat(kind):
     vectors, ids, texts = corpus(n=3000, dim=16)
     index = PassageIndex.build(vectors, ids, texts, kind=kind)
@@ -58,6 +60,7 @@ def test_auto_chooses_by_size_and_memory_budget():
     assert choose_kind("auto", 3_000_000, dim=1024, memory_gb=5) == "ivf-sq8"  # HNSW would hold 13 GB
     assert choose_kind("auto", 50_000, dim=384, memory_gb=0.05) == "ivf-sq8"  # flat 77 MB > 54 MB
     assert choose_kind("auto", 50_000, dim=384, memory_gb=0.01) == "ivf-pq"  # 8-bit 19.6 MB > 10.7 MB
+    assert choose_kind("auto", 5_000, dim=384, memory_gb=0.001) == "ivf-sq8"  # too few to train PQ codes on
     assert choose_kind("ivf", 10) == "ivf"
     assert index_bytes("ivf-pq", 10_000_000, 384) == 10_000_000 * (96 + 8)  # the vectors stay on disk
     assert index_bytes("ivf-sq8", 10_000_000, 384) == 10_000_000 * (384 + 8)
@@ -88,6 +91,9 @@ def test_compressed_indexes_record_recall_and_survive_save_and_load(tmp_path, ki
     assert isinstance(loaded.vectors, np.memmap)  # read from disk, not loaded whole
     assert loaded.index.nprobe == index.index.nprobe == 48 and loaded.searcher.factor == rescored
     assert faiss.downcast_index(loaded.index.quantizer).hnsw.efSearch == 96  # searched wider than it was built
+    info = json.loads((tmp_path / "idx" / "info.json").read_text())
+    (tmp_path / "idx" / "info.json").write_text(json.dumps({**info, "rescored_per_result": 7}))
+    assert PassageIndex.load(tmp_path / "idx").searcher.factor == 7  # the width its recall was measured at
     D2, I2 = loaded.search(vectors[:20], 10)
     np.testing.assert_array_equal(I2, I)
     np.testing.assert_allclose(D2, D)
@@ -191,10 +197,11 @@ def test_a_memory_budget_must_be_positive():
     assert str(error.value) == "--index-memory-gb must be a positive number of GB, e.g. 5; got 0"
 
 
-def test_an_ivf_pq_folder_without_its_vectors_says_so(tmp_path):
+@pytest.mark.parametrize("kind", ["ivf-pq", "ivf-sq8"])
+def test_a_compressed_index_folder_without_its_vectors_says_so(tmp_path, kind):
     vectors = clustered(10_000, 16)
     ids = [f"d{i}" for i in range(len(vectors))]
-    PassageIndex.build(vectors, ids, ids, kind="ivf-pq").save(tmp_path / "idx")
+    PassageIndex.build(vectors, ids, ids, kind=kind).save(tmp_path / "idx")
     (tmp_path / "idx" / "vectors.npy").unlink()
     with pytest.raises(RunError) as error:
         PassageIndex.load(tmp_path / "idx")

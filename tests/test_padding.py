@@ -61,6 +61,20 @@ def test_slices_are_sorted_and_trimmed(tiny, sample_pairs):
     assert out["token_embeddings"].shape[:2] == features["input_ids"].shape
 
 
+def test_the_slice_size_is_read_when_called(tiny, sample_pairs, monkeypatch):
+    model = _student(tiny["student"])
+    features = model.preprocess(_texts(sample_pairs))
+    rows = []
+    monkeypatch.setattr(padding, "SLICE_ROWS", 10)  # what bench.step_profile --slice-rows sets
+
+    def forward(part):
+        rows.append(part["input_ids"].shape[0])
+        return model[0].__class__.forward(model[0], part)
+
+    padding.sliced_forward(forward, dict(features))
+    assert rows == [10, 10, 10, 10]
+
+
 def test_only_training_passes_are_sliced_and_the_module_comes_back(tiny, sample_pairs):
     model = _student(tiny["student"])
     first = model[0]
