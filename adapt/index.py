@@ -8,8 +8,8 @@ are re-scored exactly on the full vectors, which stay on disk (a memmap of the s
 candidates re-scored) when it fits the budget, else "ivf-pq" (one byte per 4 dimensions, ``dim / 4 + 8``
 bytes, ``REFINE["ivf-pq"] * k`` re-scored: its coarser codes need a wider net, and so more reads). The
 re-scoring counts are bench.search's at 10M clustered vectors, where neighbours differ by about 0.001
-in cosine: 20 k candidates left ivf-pq at recall@10 0.88, 50 k reached 0.96, and 8-bit vectors alone
-0.93, re-scored 3 k 0.99 (bench/RESULTS.md). Every approximate index records its recall@10 against
+in cosine: 20 k candidates left ivf-pq at recall@10 0.87, 50 k reached 0.96; 8-bit vectors re-scored
+3 k reached 0.98, 5 k 0.99 (bench/RESULTS.md, 2026-12-06). Every approximate index records its recall@10 against
 exact search on the very corpus it indexes, computed chunk by chunk so it works at millions. Vectors are
 added in chunks, so an ``np.memmap`` (or anything sliced by rows) can be indexed without a second copy.
 With faiss-gpu and a GPU, flat and IVF-Flat indexes search on the GPU; the saved index is the CPU one.
@@ -137,8 +137,8 @@ def build_faiss(vectors: np.ndarray, kind: str, seed: int = 0) -> faiss.Index:
         rows = np.sort(np.random.default_rng(seed).choice(n, limit, replace=False)) if n > limit else slice(None)
         sample = vectors[rows]
         index.train(np.ascontiguousarray(sample, dtype=np.float32))
-    # Adding assigns each vector its nearest list; the compressed kinds search their centroid graph 6x
-    # wider for queries, which made adding 10M vectors the bulk of a build (bench/RESULTS.md).
+    # Adding assigns each vector its nearest list. Searched at the queries' width (6x faiss's default)
+    # while adding, the centroid graph made adding 10M vectors the slow part of a build.
     graph = faiss.downcast_index(index.quantizer).hnsw if kind in RESCORED else None
     query_ef = graph.efSearch if graph is not None else None
     if graph is not None:
