@@ -46,7 +46,7 @@ IVF_MAX_LISTS = 8192  # at 10M, ~1,200 passages a list; more lists make the buil
 IVF_COMPRESSED_NPROBE = 48
 PQ_MIN = 10_000  # 256 codes a sub-quantiser want a few thousand vectors to train on
 REFINE = {"ivf-sq8": 5, "ivf-pq": 50}  # candidates re-scored exactly, per result (module docstring)
-RESCORED = ("ivf-sq8", "ivf-pq")
+RESCORED = tuple(REFINE)  # the kinds whose candidates are re-scored on the full vectors
 CHUNK = 131_072  # vectors added, or searched exactly, at a time
 FEW_QUERIES = 8  # bench/RESULTS.md: a lone query ran 42 ms with all threads, 0.6 ms with one, on a busy machine
 
@@ -113,7 +113,7 @@ def new_faiss(kind: str, n: int, dim: int) -> faiss.Index:
         return index
     if kind in RESCORED:  # lists found through a small HNSW over the centroids: adding 10M stays cheap
         quantizer = faiss.IndexHNSWFlat(dim, HNSW_M, ip)
-        quantizer.hnsw.efSearch = 2 * IVF_COMPRESSED_NPROBE
+        quantizer.hnsw.efSearch = ASSIGN_EF_SEARCH  # build_faiss widens it for queries once vectors are in
         if kind == "ivf-pq":
             index = faiss.IndexIVFPQ(quantizer, dim, nlist, pq_bytes(dim), 8, ip)
             index.pq.cp.niter = 10
@@ -137,18 +137,12 @@ def build_faiss(vectors: np.ndarray, kind: str, seed: int = 0) -> faiss.Index:
         rows = np.sort(np.random.default_rng(seed).choice(n, limit, replace=False)) if n > limit else slice(None)
         sample = vectors[rows]
         index.train(np.ascontiguousarray(sample, dtype=np.float32))
-    # Adding assigns each vector its nearest list. Searched at the queries' width (6x faiss's default)
-    # while adding, the centroid graph made adding 10M vectors the slow part of a build.
-    graph = faiss.downcast_index(index.quantizer).hnsw if kind in RESCORED else None
-    query_ef = graph.efSearch if graph is not None else None
-    if graph is not None:
-        graph.efSearch = ASSIGN_EF_SEARCH
-    try:
-        for start in range(0, n, CHUNK):
-            index.add(np.ascontiguousarray(vectors[start:start + CHUNK], dtype=np.float32))
-    finally:
-        if graph is not None:
-            graph.efSearch = query_ef
+    for start in range(0, n, CHUNK):
+        index.add(np.ascontiguousarray(vectors[start:start + CHUNK], dtype=np.float32))
+    if kind in RESCORED:
+        # Adding assigns each vector its nearest list at the graph's narrow width; searched at the queries'
+        # width (6x) while adding, the centroid graph made adding 10M vectors the slow part of a build.
+        faiss.downcast_index(index.quantizer).hnsw.efSearch = 2 * IVF_COMPRESSED_NPROBE
     return index
 
 

@@ -259,9 +259,9 @@ def _queries_near(vectors: VectorFile, count: int, rng: np.random.Generator, spr
 
 
 def _settings(index, faiss) -> str:
-    from adapt.index import REFINE, kind_of
+    from adapt.index import REFINE, RESCORED, kind_of
 
-    if kind_of(index) in REFINE:
+    if kind_of(index) in RESCORED:
         codes = f"PQ{index.pq.M}" if isinstance(index, faiss.IndexIVFPQ) else "8-bit"
         return f"nlist {index.nlist}, nprobe {index.nprobe}, {codes}, {REFINE[kind_of(index)]} k re-scored from disk"
     if isinstance(index, faiss.IndexHNSW):

@@ -221,12 +221,12 @@ def main(argv=None) -> int:
     ]
     accounted = sum(walls) + sum(clock.evaluations) + sum(clock.saves) + sum(other_between)
     padded_rows = [{"tokens": f"{column} batches as handed over", "real": real, "with padding": padded,
-                "padding share": 1 - real / padded if padded else 0.0}
-               for column, (real, padded) in clock.tokens.items()]
+                    "padding share": 1 - real / padded if padded else 0.0}
+                   for column, (real, padded) in clock.tokens.items()]
     real, computed = clock.computed
     if computed:
         padded_rows.append({"tokens": "computed by the transformer (after slicing, adapt.padding)", "real": real,
-                        "with padding": computed, "padding share": 1 - real / computed})
+                            "with padding": computed, "padding share": 1 - real / computed})
     stages = [{"stage": stage, "s": seconds} for stage, seconds in report.get("timings", {}).items()]
     tested = {system: values.get("ndcg@10") for system, values in report.get("metrics", {}).items()}
     training = report.get("training", {})
