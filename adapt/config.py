@@ -21,10 +21,26 @@ DEFAULT_BASE = "BAAI/bge-small-en-v1.5"
 INDEX_KINDS = ("auto", "flat", "hnsw", "ivf", "ivf-sq8", "ivf-pq")
 MARGIN_STRATEGIES = ("absolute", "relative")
 PRECISIONS = ("auto", "fp32", "bf16")  # adapt.precision
+# Epochs when a run sets none (``auto_epochs``): enough for MIN_STEPS optimiser steps, at most AUTO_MAX_EPOCHS.
+MIN_STEPS = 40
+AUTO_MAX_EPOCHS = 3
 
 
 def _opt(default, help, **extra):
     return field(default=default, metadata={"help": help, **extra})
+
+
+def auto_epochs(rows: int, batch_size: int, processes: int = 1) -> int:
+    """Epochs when the run sets none: as many as make ``MIN_STEPS`` optimiser steps, from 1 to ``AUTO_MAX_EPOCHS``.
+
+    Chosen by measurement (bench/RESULTS.md, the sweep of 2026-12-05 and its three-epoch runs): a second
+    and third epoch paid where one epoch is a few steps (agxqa, 13 steps an epoch: GIST + hard negatives
+    +0.029 test NDCG@10 over three epochs) and cost a little where an epoch is already 48 steps
+    (askextension: -0.008, for three times the training time). A fixed count of epochs cannot serve both;
+    a floor on optimiser steps does. ``processes`` share each epoch's rows (distributed training).
+    """
+    per_epoch = max(1, math.ceil(rows / (batch_size * max(1, processes))))
+    return max(1, min(AUTO_MAX_EPOCHS, math.ceil(MIN_STEPS / per_epoch)))
 
 
 @dataclass
@@ -44,7 +60,8 @@ class RunConfig:
     guide: str | None = _opt(None, "frozen GIST guide model (default: a stronger model of the base's family)")
     fallback: bool = _opt(True, "fall back to the bundled models when a hub model cannot be loaded")
     trust_remote_code: bool = _opt(False, "allow models that ship their own Python code (off by default)")
-    epochs: int = _opt(3, "training epochs")
+    epochs: int | None = _opt(None, f"training epochs (default: as many as make at least {MIN_STEPS} optimiser "
+                                    f"steps, from 1 to {AUTO_MAX_EPOCHS})")
     batch_size: int = _opt(32, "training batch size (in-batch negatives per question)")
     learning_rate: float = _opt(5e-5, "peak learning rate")
     warmup_ratio: float = _opt(0.1, "fraction of steps spent warming up the learning rate")
@@ -192,7 +209,7 @@ MAX_SEED = 2**32 - 1
 MAX_K = 1000
 MAX_BOOTSTRAP = 100_000
 K_EXPECTED = f"whole numbers from 1 to {MAX_K} separated by commas, e.g. 1,3,5,10"
-OPTIONAL = {"max_seq_length", "eval_steps", "dev_fraction"}
+OPTIONAL = {"epochs", "max_seq_length", "eval_steps", "dev_fraction"}
 # (setting, convert, check on the converted value, what it must be): one rule per setting a person types.
 RULES = (
     ("eval_fraction", _number, lambda v: 0 < v < 1, "a number between 0 and 1, e.g. 0.2"),

@@ -9,6 +9,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from adapt.config import MIN_STEPS
+
 SIGNIFICANCE_METRICS = ("ndcg@10", "mrr@10", "accuracy@1")
 SYSTEMS = {"base": "Base", "finetuned": "Fine-tuned", "hybrid": "Hybrid", "bm25": "BM25"}
 NAMES = {"base": "the base model", "finetuned": "the fine-tuned model", "hybrid": "hybrid search (BM25 + dense)",
@@ -130,6 +132,15 @@ def model_text(model: dict) -> str:
             f"max {model['max_seq_length']} tokens")
 
 
+def planned_text(report: dict) -> str:
+    """" of N" planned epochs, and how N was chosen when the run set none (adapt.train.auto_epochs)."""
+    planned = report["training"].get("planned_epochs")
+    if not planned:
+        return ""
+    auto = report.get("config", {}).get("epochs", planned) is None
+    return f" of {planned} planned" + (f", chosen to make at least {MIN_STEPS} steps" if auto else "")
+
+
 def about_text(report: dict) -> dict[str, str]:
     """Models, data, training and timings in words: report.md's lines and the app's "about" panel."""
     data, training = report["data"], report["training"]
@@ -140,7 +151,7 @@ def about_text(report: dict) -> dict[str, str]:
         "Data": (f"{data['train_questions']:,} training questions ({data['train_pairs']:,} pairs), "
                  f"{data['dev_questions']:,} dev questions, {data['test_questions']:,} test questions; "
                  f"{data['corpus_size']:,} passages in the search corpus{extra}"),
-        "Training": (f"{training['steps']} steps ({training['epochs']:.2f} epochs) with {training['loss']}, "
+        "Training": (f"{training['steps']} steps ({training['epochs']:.2f} epochs{planned_text(report)}) with {training['loss']}, "
                      f"{training['seconds']:.1f} s" + (" (reused from an earlier run)" if training.get("reused")
                                                        else "")),
         "Timings": ", ".join(f"{stage} {seconds:.1f} s" for stage, seconds in report["timings"].items()),

@@ -32,7 +32,7 @@ from transformers.trainer_callback import PrinterCallback
 from transformers.trainer_callback import ProgressCallback as TrainerBars
 
 from adapt import distributed, padding, precision
-from adapt.config import RunConfig
+from adapt.config import AUTO_MAX_EPOCHS, RunConfig, auto_epochs
 from adapt.data import IRData
 from adapt.evaluate import DEV_METRIC
 from adapt.guide import CachedGISTEmbedLoss, GuideStats, build_table
@@ -57,6 +57,7 @@ class TrainResult:
     resumed_from: str | None = None
     distributed: dict | None = None  # world size, backend and devices (adapt.distributed.describe)
     slice_rows: int | None = None  # rows a length-sorted slice of a training forward (adapt.padding); None: one pass
+    planned_epochs: int | None = None  # the epochs asked for, or chosen by ``auto_epochs``; early stopping may end sooner
 
 
 def training_prompts(model, columns=("anchor", "positive", "negative")) -> dict[str, str]:
@@ -130,7 +131,7 @@ def training_arguments(model, config: RunConfig, output_dir: Path, columns: list
     """
     settings = dict(
         output_dir=str(output_dir),
-        num_train_epochs=config.epochs,
+        num_train_epochs=config.epochs or AUTO_MAX_EPOCHS,  # finetune passes the epochs it settled on
         per_device_train_batch_size=config.batch_size,
         learning_rate=config.learning_rate,
         warmup_steps=config.warmup_ratio,  # transformers 5: a float below 1 is a ratio
@@ -155,6 +156,7 @@ def finetune(model, guide, guide_name: str, train: pd.DataFrame, dev: IRData | N
     several = distributed.world().several
     loss, guide_stats = make_loss(model, guide, guide_name, train, config, cache_dir, progress)
     dataset = Dataset.from_dict(training_columns(train))
+    epochs = config.epochs or auto_epochs(len(train), config.batch_size, distributed.world().size)
     eval_steps = config.eval_steps or default_eval_steps(len(train), config.batch_size)
     checkpoints = Path(work_dir) / "checkpoints"
     use_dev = dev is not None and len(dev.queries) > 0
@@ -169,6 +171,7 @@ def finetune(model, guide, guide_name: str, train: pd.DataFrame, dev: IRData | N
     metric = f"eval_dev_cosine_{DEV_METRIC}"
     args = training_arguments(
         model, config, checkpoints, list(dataset.column_names),
+        num_train_epochs=epochs,
         eval_strategy="steps" if use_dev else "no",
         eval_steps=eval_steps if use_dev else None,
         save_strategy="steps",
@@ -213,6 +216,7 @@ def finetune(model, guide, guide_name: str, train: pd.DataFrame, dev: IRData | N
         resumed_from=resume,
         distributed=distributed.describe(),
         slice_rows=slice_rows,
+        planned_epochs=epochs,
     )
 
 

@@ -48,8 +48,9 @@ def settings_ui() -> tuple[dict, bool]:
         models_ok = model_note(guide or suggested, "guide") and models_ok
     cols = st.columns(4)
     settings = {"base": base, "guide": guide or None}
-    settings["epochs"] = int(cols[0].number_input("Epochs", 1, 100, default("epochs"), **kept("epochs"),
-                                                  help=help_for("epochs")))
+    epochs = cols[0].number_input("Epochs", 1, 100, default("epochs"), placeholder="auto", **kept("epochs"),
+                                  help=help_for("epochs") + " Leave empty for the default.")
+    settings["epochs"] = None if epochs is None else int(epochs)
     settings["batch_size"] = int(cols[1].number_input("Batch size", 2, 1024, default("batch_size"),
                                                       **kept("batch_size"), help=help_for("batch_size")))
     settings["learning_rate"] = float(cols[2].number_input("Learning rate", 1e-7, 1e-2, default("learning_rate"),

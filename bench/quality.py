@@ -112,6 +112,14 @@ def mined_training(splits, sides: Sides, base, guide, guide_name: str, per_quest
     return mined
 
 
+def steps_for(args, rows: int) -> int:
+    """Optimiser steps for ``rows`` training rows: ``--epochs`` N, or adapt.run's default (``auto_epochs``)."""
+    from adapt.config import auto_epochs
+
+    epochs = auto_epochs(rows, args.batch_size) if args.epochs == "auto" else int(args.epochs)
+    return epochs * math.ceil(rows / args.batch_size)
+
+
 def run_dataset(name: str, args, guide) -> tuple[list[dict], dict]:
     from adapt.hybrid import choose_fusion, evaluate_hybrid
     from adapt.lexical import evaluate_bm25
@@ -123,7 +131,7 @@ def run_dataset(name: str, args, guide) -> tuple[list[dict], dict]:
     splits = carve_dev(splits, args.seed)
     caps.update({"train pairs (trained)": len(splits.train),
                  "dev questions": int(splits.dev["question"].nunique()),
-                 "steps": args.epochs * math.ceil(len(splits.train) / args.batch_size)})
+                 "steps": steps_for(args, len(splits.train))})
     sides = Sides(splits)
     test, dev, seconds, audit = {}, {}, {}, {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -139,7 +147,7 @@ def run_dataset(name: str, args, guide) -> tuple[list[dict], dict]:
                     train, audit = mined.training, mined.to_dict()
                 loss, _ = make_arm_loss("mnrl" if arm == "mnrl" else "gist-cached", model, guide, args.guide,
                                         train, cache, args.temperature)
-                train_steps(model, loss, train, args.epochs * math.ceil(len(train) / args.batch_size),
+                train_steps(model, loss, train, steps_for(args, len(train)),
                             Path(tmp) / arm, args.batch_size, args.seed, learning_rate=args.learning_rate)
             seconds[arm] = time.perf_counter() - start
             sides.add(arm, model)
@@ -181,6 +189,20 @@ def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
+def epochs_arg(text: str):
+    if text == "auto":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number or auto, got {text!r}") from None
+
+
+def epochs_text(epochs) -> str:
+    return ("adapt.run's default epochs (1 to 3, as many as make at least 40 steps; see the sizes table)"
+            if epochs == "auto" else f"{epochs} epoch(s)")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--datasets", default=",".join(DATASETS), help="comma-separated folders of ../shared/data")
@@ -191,7 +213,8 @@ def main(argv=None) -> int:
     parser.add_argument("--max-test", type=int, default=0, help="cap on test questions per dataset (0 = all)")
     parser.add_argument("--max-corpus", type=int, default=0,
                         help="cap on corpus passages, every relevant test passage kept (0 = all)")
-    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--epochs", type=epochs_arg, default=1,
+                        help="epochs of steps, or auto: adapt.run's default (1 to 3, at least 40 steps)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--learning-rate", type=float, default=5e-5)
     parser.add_argument("--temperature", type=float, default=None, help="GIST temperature (default adapt's)")
@@ -240,7 +263,7 @@ def main(argv=None) -> int:
     temperature = args.temperature if args.temperature is not None else RunConfig(pairs=Path("x")).temperature
     hn_ok = sum(c["GIST+HN >= MNRL"] != "NO" for c in checks)
     body = (
-        f"Student `{args.base}`, guide `{args.guide}`; arms base, {', '.join(args.arms)}; {args.epochs} epoch(s) of steps over the training pairs "
+        f"Student `{args.base}`, guide `{args.guide}`; arms base, {', '.join(args.arms)}; {epochs_text(args.epochs)} of steps over the training pairs "
         f"(gist-hn: {args.hard_negatives} mined negative(s) a pair, as many more steps), batch {args.batch_size}, "
         f"lr {args.learning_rate}, warmup 0.1, NO_DUPLICATES sampler, no dev checkpoint selection. GIST arms: "
         f"adapt's `CachedGISTEmbedLoss`, temperature {temperature}, margin 0; MNRL scale 20. Dev carved from the training "

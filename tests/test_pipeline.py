@@ -2,14 +2,16 @@
 from the files the run saved."""
 
 import json
+import math
 
 import pandas as pd
 import pytest
 
 from adapt import padding, pipeline
-from adapt.config import RunConfig
+from adapt.config import RunConfig, auto_epochs
 from adapt.data import ir_data
 from adapt.evaluate import evaluate_index
+from adapt.explain import about_text
 from adapt.files import MARKER
 from adapt.index import PassageIndex, encode_queries
 from adapt.hybrid import FusionConfig, evaluate_hybrid, hybrid_candidates
@@ -19,6 +21,10 @@ from adapt.runs import load_model, open_run
 from app import jobs
 
 TIMED = [stage for stage in pipeline.STAGES if stage != "guide"]  # "guide" reports from inside "train"
+
+
+def report_text(report: dict) -> str:
+    return about_text(report)["Training"]
 
 
 def tiny_config(tiny, pairs, out, **overrides) -> RunConfig:
@@ -89,11 +95,31 @@ def test_pipeline_writes_a_complete_run(tiny, sample_pairs, sample_corpus, tmp_p
 
 
 def test_without_a_dev_set_nothing_is_chosen_and_training_runs_every_epoch(tiny, sample_pairs, tmp_path, cache_dir):
-    result = run_pipeline(tiny_config(tiny, sample_pairs, tmp_path / "run", dev_fraction=0.0, k=(1, 5)))
+    result = run_pipeline(tiny_config(tiny, sample_pairs, tmp_path / "run", dev_fraction=0.0, k=(1, 5), epochs=None))
     report = result.report
     assert report["dev"]["base"] is None and report["data"]["dev_questions"] == 0
     assert report["recommended"] == "base" and report["hybrid"] is None and "hybrid" not in report["metrics"]
     assert report["verdict"].startswith("There are no dev questions to choose a system on")
-    assert report["training"]["epochs"] == 1.0 and report["training"]["best_step"] is None
+    # no epochs set: as many as make 40 steps (one mined negative a pair, so one row a pair)
+    per_epoch = math.ceil(report["data"]["train_pairs"] / 16)
+    planned = math.ceil(40 / per_epoch)
+    assert 1 < planned <= 3 and report["training"]["planned_epochs"] == planned
+    assert report["training"]["epochs"] == float(planned) and report["training"]["steps"] == planned * per_epoch
+    assert report["training"]["best_step"] is None
+    assert f"({planned}.00 epochs of {planned} planned, chosen to make at least 40 steps)" in report_text(report)
     assert report["training"]["slice_rows"] == padding.SLICE_ROWS  # a CPU run trains in length-sorted slices
     assert set(report["significance"]) == {"accuracy@1"}
+
+
+@pytest.mark.parametrize(("rows", "batch", "processes", "epochs"), [
+    (392, 32, 1, 3),  # agxqa: 13 steps an epoch, three epochs (39 steps), capped at 3
+    (480, 32, 1, 3),  # 15 steps: 45
+    (825, 32, 1, 2),  # scifact: 26 steps, two epochs
+    (1248, 32, 1, 2),  # 39 steps: one short of 40
+    (1280, 32, 1, 1),  # exactly 40 steps: one epoch
+    (1519, 32, 1, 1),  # askextension: 48 steps
+    (1519, 32, 2, 2),  # two processes share each epoch's rows: 24 steps each
+    (1, 32, 1, 3),  # one step an epoch: still at most three
+])
+def test_epochs_left_unset_make_at_least_40_steps_within_one_to_three(rows, batch, processes, epochs):
+    assert auto_epochs(rows, batch, processes) == epochs
