@@ -133,7 +133,7 @@ def model_text(model: dict) -> str:
 
 
 def planned_text(report: dict) -> str:
-    """" of N" planned epochs, and how N was chosen when the run set none (adapt.train.auto_epochs)."""
+    """" of N planned" epochs, and how N was chosen when the run set none (``adapt.config.auto_epochs``)."""
     planned = report["training"].get("planned_epochs")
     if not planned:
         return ""
@@ -151,8 +151,8 @@ def about_text(report: dict) -> dict[str, str]:
         "Data": (f"{data['train_questions']:,} training questions ({data['train_pairs']:,} pairs), "
                  f"{data['dev_questions']:,} dev questions, {data['test_questions']:,} test questions; "
                  f"{data['corpus_size']:,} passages in the search corpus{extra}"),
-        "Training": (f"{training['steps']} steps ({training['epochs']:.2f} epochs{planned_text(report)}) with {training['loss']}, "
-                     f"{training['seconds']:.1f} s" + (" (reused from an earlier run)" if training.get("reused")
-                                                       else "")),
+        "Training": (f"{training['steps']} steps ({training['epochs']:.2f} epochs{planned_text(report)}) with "
+                     f"{training['loss']}, {training['seconds']:.1f} s"
+                     + (" (reused from an earlier run)" if training.get("reused") else "")),
         "Timings": ", ".join(f"{stage} {seconds:.1f} s" for stage, seconds in report["timings"].items()),
     }
