@@ -37,9 +37,13 @@ def auto_epochs(rows: int, batch_size: int, processes: int = 1) -> int:
     and third epoch paid where one epoch is a few steps (agxqa, 13 steps an epoch: GIST + hard negatives
     +0.029 test NDCG@10 over three epochs) and cost a little where an epoch is already 48 steps
     (askextension: -0.008, for three times the training time). A fixed count of epochs cannot serve both;
-    a floor on optimiser steps does. ``processes`` share each epoch's rows (distributed training).
+    a floor on optimiser steps does. ``processes`` share each epoch's batches (distributed training), and
+    there every process drops the last, short batch, as the trainer does then (``dataloader_drop_last``).
     """
-    per_epoch = max(1, math.ceil(rows / (batch_size * max(1, processes))))
+    if processes > 1:
+        per_epoch = max(1, (rows // batch_size) // processes)
+    else:
+        per_epoch = max(1, math.ceil(rows / batch_size))
     return max(1, min(AUTO_MAX_EPOCHS, math.ceil(MIN_STEPS / per_epoch)))
 
 

@@ -68,6 +68,14 @@ def prepare_data(config: RunConfig) -> Splits:
     return leakage.check_exact(splits, config.drop_leaks)
 
 
+def processes_for_epochs(config: RunConfig) -> tuple:
+    """Part of the training's work key: with epochs left unset, the processes sharing an epoch decide how
+    many epochs train (``adapt.config.auto_epochs``), so a resumed or reused training must have the same
+    number. Empty for one process, keeping the key single-process runs had before."""
+    size = distributed.world().size
+    return ("processes", size) if config.epochs is None and size > 1 else ()
+
+
 def run_pipeline(config: RunConfig, progress: OnProgress | None = None) -> RunResult:
     try:
         with precision.use(precision.resolve(config.precision)):  # encoding, the guide pass and training
@@ -141,7 +149,8 @@ def _run_locked(config: RunConfig, splits: Splits, stages: Stages, handoff: dist
 
     train_fp = fingerprint(data_fp, base_spec.path, guide_spec.path, config.digest(
         "epochs", "batch_size", "learning_rate", "warmup_ratio", "temperature", "margin", "margin_strategy",
-        "max_seq_length", "eval_steps", "patience", "seed", "dev_fraction", "hard_negatives"), *ran)
+        "max_seq_length", "eval_steps", "patience", "seed", "dev_fraction", "hard_negatives"), *ran,
+        *processes_for_epochs(config))
     train_dir = work / f"train-{train_fp}"
     with stages.stage("negatives"):
         train, negatives = mined_training(base, guide, guide_spec.resolved, splits, base_index, bm25, config,

@@ -3,6 +3,7 @@ from the files the run saved."""
 
 import json
 import math
+from types import SimpleNamespace
 
 import pandas as pd
 import pytest
@@ -11,7 +12,7 @@ from adapt import padding, pipeline
 from adapt.config import RunConfig, auto_epochs
 from adapt.data import ir_data
 from adapt.evaluate import evaluate_index
-from adapt.explain import about_text
+from adapt.explain import about_text, planned_text
 from adapt.files import MARKER
 from adapt.index import PassageIndex, encode_queries
 from adapt.hybrid import FusionConfig, evaluate_hybrid, hybrid_candidates
@@ -118,8 +119,26 @@ def test_without_a_dev_set_nothing_is_chosen_and_training_runs_every_epoch(tiny,
     (1248, 32, 1, 2),  # 39 steps: one short of 40
     (1280, 32, 1, 1),  # exactly 40 steps: one epoch
     (1519, 32, 1, 1),  # askextension: 48 steps
-    (1519, 32, 2, 2),  # two processes share each epoch's rows: 24 steps each
+    (1519, 32, 2, 2),  # two processes share each epoch's 47 full batches: 23 steps each
+    (1260, 32, 2, 3),  # 39 full batches: 19 steps each, so two epochs would be 38
+    (2560, 32, 2, 1),  # 80 full batches: 40 steps each
+    (2500, 32, 2, 2),  # 78 full batches: 39 steps each
     (1, 32, 1, 3),  # one step an epoch: still at most three
 ])
 def test_epochs_left_unset_make_at_least_40_steps_within_one_to_three(rows, batch, processes, epochs):
     assert auto_epochs(rows, batch, processes) == epochs
+
+
+def test_planned_epochs_are_called_chosen_only_when_the_run_set_none():
+    assert planned_text({"config": {"epochs": 2}, "training": {"planned_epochs": 2}}) == " of 2 planned"
+    assert planned_text({"config": {"epochs": None}, "training": {"planned_epochs": 3}}) == (
+        " of 3 planned, chosen to make at least 40 steps")
+    assert planned_text({"config": {"epochs": 3}, "training": {}}) == ""  # a run from before planned_epochs
+
+
+def test_with_epochs_unset_the_training_key_holds_the_process_count(monkeypatch):
+    config = RunConfig(pairs="pairs.csv")
+    assert pipeline.processes_for_epochs(config) == ()  # one process: the key single runs always had
+    monkeypatch.setattr(pipeline.distributed, "world", lambda: SimpleNamespace(size=2))
+    assert pipeline.processes_for_epochs(config) == ("processes", 2)  # two share each epoch: other epochs
+    assert pipeline.processes_for_epochs(RunConfig(pairs="pairs.csv", epochs=2)) == ()
