@@ -278,6 +278,8 @@ def test_default_models_show_the_fallback_the_run_will_use(app_dir):
         f"offline: using bundled {guide} for bge-base-en-v1.5"]
     assert at.text_input(key="base").value == "BAAI/bge-small-en-v1.5"
     assert at.text_input(key="guide").placeholder == models.default_guide("BAAI/bge-small-en-v1.5")
+    epochs = at.number_input(key="epochs")  # empty: the run picks the epochs (adapt.config.auto_epochs)
+    assert epochs.value is None and epochs.placeholder == "auto"
 
 
 def wait_for_results(at: AppTest) -> AppTest:
