@@ -199,8 +199,10 @@ def epochs_arg(text: str):
 
 
 def epochs_text(epochs) -> str:
-    return ("adapt.run's default epochs (1 to 3, as many as make at least 40 steps; see the sizes table)"
-            if epochs == "auto" else f"{epochs} epoch(s)")
+    from adapt.config import AUTO_MAX_EPOCHS, MIN_STEPS
+
+    return (f"adapt.run's default epochs (1 to {AUTO_MAX_EPOCHS}, as many as make at least {MIN_STEPS} steps; "
+            "see the sizes table)" if epochs == "auto" else f"{epochs} epoch(s)")
 
 
 def main(argv=None) -> int:
@@ -214,7 +216,7 @@ def main(argv=None) -> int:
     parser.add_argument("--max-corpus", type=int, default=0,
                         help="cap on corpus passages, every relevant test passage kept (0 = all)")
     parser.add_argument("--epochs", type=epochs_arg, default=1,
-                        help="epochs of steps, or auto: adapt.run's default (1 to 3, at least 40 steps)")
+                        help="epochs of steps, or auto: adapt.run's default (adapt.config.auto_epochs)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--learning-rate", type=float, default=5e-5)
     parser.add_argument("--temperature", type=float, default=None, help="GIST temperature (default adapt's)")
