@@ -8,6 +8,7 @@ boundary with the library (adapt/ never imports streamlit; the app's stage words
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import shutil
@@ -292,11 +293,13 @@ def wait_for_results(at: AppTest) -> AppTest:
     pytest.fail(f"the run did not finish within {RUN_TIMEOUT_S} s")
 
 
-def with_tiny_models(at: AppTest, tiny) -> AppTest:
+def with_tiny_models(at: AppTest, tiny, epochs: int | None = 1) -> AppTest:
+    """The sample data and the tiny models; ``epochs`` None leaves the field empty (auto)."""
     at.button(key="sample").click().run()
     at.text_input(key="base").set_value(str(tiny["student"]))
     at.text_input(key="guide").set_value(str(tiny["guide"]))
-    at.number_input(key="epochs").set_value(1)
+    if epochs is not None:
+        at.number_input(key="epochs").set_value(epochs)
     at.number_input(key="batch_size").set_value(16)
     return at.run()
 
@@ -326,8 +329,10 @@ def progress_text(at: AppTest) -> str:
 
 
 def test_run_works_in_the_background_and_a_second_press_is_refused(app_dir, tiny, training_held):
-    at = with_tiny_models(start_app(), tiny)
-    other = with_tiny_models(start_app(), tiny)  # a second tab, drawn before the run starts
+    from adapt.config import auto_epochs
+
+    at = with_tiny_models(start_app(), tiny, epochs=None)  # Epochs left empty, as the page starts
+    other = with_tiny_models(start_app(), tiny, epochs=None)  # a second tab, drawn before the run starts
     no_problems(at)
     assert [c.endswith("(a local folder).") for c in texts(at.caption) if c.startswith("Will use")] == [True, True]
     assert not other.button(key="run").disabled
@@ -338,7 +343,9 @@ def test_run_works_in_the_background_and_a_second_press_is_refused(app_dir, tiny
     while not progress_text(at).startswith("Training: step 1 of ") and time.monotonic() < deadline:
         time.sleep(0.5)
         at.run()  # the page stays usable: each rerun returns while the run works on
-    assert re.fullmatch(r"Training: step 1 of \d+ · \d+:\d\d elapsed", progress_text(at)), progress_text(at)
+    found = re.fullmatch(r"Training: step 1 of (\d+) · \d+:\d\d elapsed", progress_text(at))
+    assert found, progress_text(at)
+    planned_steps = int(found.group(1))
 
     busy = "One run at a time: the button comes back when this one finishes."
     assert busy in texts(at.caption)
@@ -360,7 +367,11 @@ def test_run_works_in_the_background_and_a_second_press_is_refused(app_dir, tiny
     run_dir = next((app_dir / "runs").iterdir())
     report = json.loads((run_dir / "report.json").read_text())
     assert report["models"]["base"]["path"] == str(Path(tiny["student"]).resolve())
-    assert report["config"]["epochs"] == 1 and report["config"]["batch_size"] == 16
+    assert report["config"]["epochs"] is None and report["config"]["batch_size"] == 16
+    # the run chose its epochs by step count, and the progress bar counted them from the first step
+    rows, steps_per_epoch = report["data"]["train_pairs"], math.ceil(report["data"]["train_pairs"] / 16)
+    assert report["training"]["planned_epochs"] == auto_epochs(rows, 16) == 2  # 30 steps an epoch: two make 40
+    assert planned_steps == 2 * steps_per_epoch
     assert not at.button(key="run").disabled  # ready for another
 
 
