@@ -205,6 +205,14 @@ def epochs_text(epochs) -> str:
             "see the sizes table)" if epochs == "auto" else f"{epochs} epoch(s)")
 
 
+def slices_text(slice_rows: int | None) -> str:
+    from adapt import padding
+
+    if slice_rows == 0:
+        return "no training slices (one pass a batch)"
+    return f"training slices of {slice_rows or padding.SLICE_ROWS} rows on a CPU (adapt.padding)"
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--datasets", default=",".join(DATASETS), help="comma-separated folders of ../shared/data")
@@ -226,8 +234,15 @@ def main(argv=None) -> int:
     parser.add_argument("--arms", default=",".join(TRAINED),
                         help="training arms to run (mnrl and gist-hn are needed; gist may be left out)")
     parser.add_argument("--quick", action="store_true", help="agxqa only, 64 training pairs, 50 test questions")
+    parser.add_argument("--slice-rows", type=int, default=None,
+                        help="rows a training slice on a CPU (adapt.padding.SLICE_ROWS; default adapt's own; 0 = one "
+                             "pass a batch, as training ran before the slices)")
     add_threads_option(parser)
     args = parser.parse_args(argv)
+    from adapt import padding
+
+    if args.slice_rows is not None:  # 0: more rows than any batch holds, so every pass falls back to one
+        padding.SLICE_ROWS = args.slice_rows or 10**9
     args.arms = [arm for arm in TRAINED if arm in args.arms.split(",")]
     if not {"mnrl", "gist-hn"} <= set(args.arms):
         parser.error(f"--arms must include mnrl and gist-hn; choose from {', '.join(TRAINED)}")
@@ -267,7 +282,8 @@ def main(argv=None) -> int:
     body = (
         f"Student `{args.base}`, guide `{args.guide}`; arms base, {', '.join(args.arms)}; {epochs_text(args.epochs)} of steps over the training pairs "
         f"(gist-hn: {args.hard_negatives} mined negative(s) a pair, as many more steps), batch {args.batch_size}, "
-        f"lr {args.learning_rate}, warmup 0.1, NO_DUPLICATES sampler, no dev checkpoint selection. GIST arms: "
+        f"lr {args.learning_rate}, warmup 0.1, NO_DUPLICATES sampler, no dev checkpoint selection, "
+        f"{slices_text(args.slice_rows)}. GIST arms: "
         f"adapt's `CachedGISTEmbedLoss`, temperature {temperature}, margin 0; MNRL scale 20. Dev carved from the training "
         f"questions (`dev_fraction_for`); hybrid and the recommendation chosen on dev only. Metrics from "
         f"`adapt.evaluate` over a flat index of the whole corpus; intervals: paired bootstrap over test "
