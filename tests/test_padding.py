@@ -1,6 +1,9 @@
 """Length-sorted slices in training (adapt.padding): the same embeddings and gradients, fewer tokens."""
 
+import contextlib
+
 import pandas as pd
+import pytest
 import torch
 from sentence_transformers import SentenceTransformer
 
@@ -95,3 +98,36 @@ def test_only_training_passes_are_sliced_and_the_module_comes_back(tiny, sample_
     finally:
         padding.sliced_forward = stock
     assert "forward" not in first.__dict__
+
+
+def test_the_cached_gist_loss_and_its_gradients_are_the_same_in_slices(tiny, sample_pairs):
+    """The loss adapt trains with, on (anchor, positive, negative) batches as the trainer collates them: slicing
+    the student's passes changes neither the loss nor any gradient (dropout off), so the guide's look-ups
+    and masks see the batch's rows in their own order."""
+    from sentence_transformers.sentence_transformer.data_collator import SentenceTransformerDataCollator
+
+    from adapt.guide import CachedGISTEmbedLoss, build_table
+
+    model, guide = _student(tiny["student"]), SentenceTransformer(str(tiny["guide"]), device="cpu")
+    frame = pd.read_csv(sample_pairs).drop_duplicates("question").head(64).reset_index(drop=True)
+    frame = frame.rename(columns={"question": "anchor", "passage": "positive"})
+    frame["negative"] = frame["positive"].sample(frac=1.0, random_state=0).to_numpy()
+    columns = ["anchor", "positive", "negative"]
+    table, _ = build_table(model, guide, {c: list(frame[c]) for c in columns})
+    loss = CachedGISTEmbedLoss(model, guide, table)
+    collate = SentenceTransformerDataCollator(preprocess_fn=model.preprocess)
+    rows = frame[columns].to_dict("records")
+    for start in (0, 32):
+        batch = collate(rows[start:start + 32])
+        features = [{k[len(c) + 1:]: v for k, v in batch.items() if k.startswith(c + "_")} for c in columns]
+        found = []
+        for sliced in (False, True):
+            model.zero_grad()
+            with padding.sorted_slices(model, slice_rows=8) if sliced else contextlib.nullcontext():
+                value = loss([dict(f) for f in features], None)
+                value.backward()
+            found.append((value.item(), torch.cat([p.grad.flatten() for p in model.parameters()
+                                                   if p.grad is not None])))
+        (whole, whole_grads), (sliced, sliced_grads) = found
+        assert sliced == pytest.approx(whole, abs=1e-5)
+        assert torch.allclose(whole_grads, sliced_grads, atol=1e-4 * whole_grads.abs().max().item())
