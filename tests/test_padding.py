@@ -34,8 +34,11 @@ def _pass(model, features, sliced):
     else:
         embeddings = model(features)["sentence_embedding"]
     (embeddings[:, :5].sum() + (embeddings ** 2).sum()).backward()
-    grads = torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None])
-    return embeddings.detach(), grads
+    return embeddings.detach(), _grads(model)
+
+
+def _grads(model) -> torch.Tensor:
+    return torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None])
 
 
 def test_sliced_pass_gives_the_same_embeddings_and_gradients(tiny, sample_pairs):
@@ -104,9 +107,8 @@ def test_the_cached_gist_loss_and_its_gradients_are_the_same_in_slices(tiny, sam
     """The loss adapt trains with, on (anchor, positive, negative) batches as the trainer collates them: slicing
     the student's passes changes neither the loss nor any gradient (dropout off), so the guide's look-ups
     and masks see the batch's rows in their own order."""
-    from sentence_transformers.sentence_transformer.data_collator import SentenceTransformerDataCollator
-
     from adapt.guide import CachedGISTEmbedLoss, build_table
+    from tests.test_guide import batches  # the trainer's collator, split into columns
 
     model, guide = _student(tiny["student"]), SentenceTransformer(str(tiny["guide"]), device="cpu")
     frame = pd.read_csv(sample_pairs).drop_duplicates("question").head(64).reset_index(drop=True)
@@ -115,19 +117,14 @@ def test_the_cached_gist_loss_and_its_gradients_are_the_same_in_slices(tiny, sam
     columns = ["anchor", "positive", "negative"]
     table, _ = build_table(model, guide, {c: list(frame[c]) for c in columns})
     loss = CachedGISTEmbedLoss(model, guide, table)
-    collate = SentenceTransformerDataCollator(preprocess_fn=model.preprocess)
-    rows = frame[columns].to_dict("records")
-    for start in (0, 32):
-        batch = collate(rows[start:start + 32])
-        features = [{k[len(c) + 1:]: v for k, v in batch.items() if k.startswith(c + "_")} for c in columns]
+    for features in batches(frame, model, columns, size=32):
         found = []
         for sliced in (False, True):
             model.zero_grad()
             with padding.sorted_slices(model, slice_rows=8) if sliced else contextlib.nullcontext():
                 value = loss([dict(f) for f in features], None)
                 value.backward()
-            found.append((value.item(), torch.cat([p.grad.flatten() for p in model.parameters()
-                                                   if p.grad is not None])))
+            found.append((value.item(), _grads(model)))
         (whole, whole_grads), (sliced, sliced_grads) = found
         assert sliced == pytest.approx(whole, abs=1e-5)
         assert torch.allclose(whole_grads, sliced_grads, atol=1e-4 * whole_grads.abs().max().item())
